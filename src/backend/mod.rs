@@ -1,0 +1,146 @@
+//! Backend clients: one per SaaS vendor, behind one small [`Backend`] trait.
+//!
+//! This layer speaks HTTP and the vendors' JSON, and knows nothing about Terraform: no
+//! values, schemas or diagnostics. Errors are [`BackendError`]s with meaning-level variants;
+//! resources turn them into diagnostics.
+
+pub mod atlas;
+mod error;
+pub mod http;
+pub mod list_cache;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+pub use error::BackendError;
+pub use secret::Secret;
+
+/// The vendors keysmith manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// MongoDB Atlas Administration API v2.
+    Atlas,
+    /// Braintrust.
+    Braintrust,
+    /// env0.
+    Env0,
+    /// Traceloop.
+    Traceloop,
+}
+
+impl BackendKind {
+    /// The name used in provider configuration blocks and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Atlas => "atlas",
+            BackendKind::Braintrust => "braintrust",
+            BackendKind::Env0 => "env0",
+            BackendKind::Traceloop => "traceloop",
+        }
+    }
+}
+
+/// What a new API key should be.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewApiKey {
+    /// The organization that owns the key (Atlas `orgId`, env0 `organizationId`).
+    pub org_id: Option<String>,
+    /// The organization by name (Braintrust `org_name`).
+    pub org_name: Option<String>,
+    /// The key's name (Atlas `desc`).
+    pub name: String,
+    /// Roles granted to the key.
+    pub roles: Vec<String>,
+    /// env0: project id → project role.
+    pub project_roles: BTreeMap<String, String>,
+}
+
+/// An API key as the backend reports it (never with its secret).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApiKey {
+    /// The backend's id of the key.
+    pub id: String,
+    /// The key's name (Atlas `desc`).
+    pub name: String,
+    /// The owning organization, where the backend reports it.
+    pub org_id: Option<String>,
+    /// The non-secret half of the credential (Atlas `publicKey`, env0 `apiKeyId`).
+    pub public_key: Option<String>,
+    /// A redacted preview of the secret (Braintrust `preview_name`).
+    pub preview: Option<String>,
+    /// Roles of the key in `org_id` (Atlas: only `ORG_*` roles of that org).
+    pub roles: Vec<String>,
+    /// Creation time, RFC 3339, where the backend reports it.
+    pub created_at: Option<String>,
+}
+
+/// A key just created, with the secret the backend shows only once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreatedApiKey {
+    /// The key.
+    pub key: ApiKey,
+    /// Its one-time secret.
+    pub secret: Secret,
+}
+
+/// A change to an existing key (only Atlas can update keys in place).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApiKeyUpdate {
+    /// A new name, if it changes.
+    pub name: Option<String>,
+    /// New roles, if they change.
+    pub roles: Option<Vec<String>>,
+}
+
+/// The operations resources need from a vendor. Every method that a backend cannot do
+/// returns [`BackendError::NotSupported`] by default.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + Debug + 'static {
+    /// Which vendor this is.
+    fn kind(&self) -> BackendKind;
+
+    /// Creates an API key and returns it with its one-time secret.
+    async fn create_api_key(&self, new: &NewApiKey) -> Result<CreatedApiKey, BackendError> {
+        let _ = new;
+        Err(BackendError::not_supported(
+            self.kind(),
+            "creating API keys",
+        ))
+    }
+
+    /// Reads one API key; [`BackendError::NotFound`] when it no longer exists.
+    async fn get_api_key(&self, org_id: &str, id: &str) -> Result<ApiKey, BackendError> {
+        let _ = (org_id, id);
+        Err(BackendError::not_supported(self.kind(), "reading API keys"))
+    }
+
+    /// Lists every API key of an organization (all pages).
+    async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, BackendError> {
+        let _ = org_id;
+        Err(BackendError::not_supported(self.kind(), "listing API keys"))
+    }
+
+    /// Changes an API key in place.
+    async fn update_api_key(
+        &self,
+        org_id: &str,
+        id: &str,
+        update: &ApiKeyUpdate,
+    ) -> Result<ApiKey, BackendError> {
+        let _ = (org_id, id, update);
+        Err(BackendError::not_supported(
+            self.kind(),
+            "updating API keys",
+        ))
+    }
+
+    /// Deletes an API key; a key already gone is not an error.
+    async fn delete_api_key(&self, org_id: &str, id: &str) -> Result<(), BackendError> {
+        let _ = (org_id, id);
+        Err(BackendError::not_supported(
+            self.kind(),
+            "deleting API keys",
+        ))
+    }
+}
