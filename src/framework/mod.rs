@@ -1,0 +1,245 @@
+//! The provider framework: the traits a Terraform provider implements, in terms of
+//! [`crate::codec`] values, with request and response structs instead of positional
+//! arguments.
+//!
+//! The plugin server ([`crate::plugin`]) turns gRPC calls into these requests; the provider
+//! ([`crate::provider`]) and its resources implement the traits. Nothing here knows about
+//! gRPC or about any SaaS backend.
+
+mod diagnostics;
+mod duration;
+
+use std::sync::Arc;
+
+use crate::codec::{Schema, Type, Value};
+
+pub use diagnostics::{Diagnostic, Diagnostics, Severity};
+pub use duration::parse_duration;
+
+/// One attribute of a resource identity (Terraform ≥ 1.12).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityAttribute {
+    /// The attribute name.
+    pub name: String,
+    /// Its type (string, number or bool; lists of those).
+    pub ty: Type,
+    /// Must be given in an `import { identity = {…} }` block.
+    pub required_for_import: bool,
+    /// May be given in an `import { identity = {…} }` block.
+    pub optional_for_import: bool,
+    /// Markdown description.
+    pub description: String,
+}
+
+/// The identity schema of a managed resource type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentitySchema {
+    /// Identity schema version.
+    pub version: i64,
+    /// The identity's attributes.
+    pub attributes: Vec<IdentityAttribute>,
+}
+
+impl IdentitySchema {
+    /// The object type of identity values.
+    pub fn implied_type(&self) -> Type {
+        Type::Object(
+            self.attributes
+                .iter()
+                .map(|a| (a.name.clone(), a.ty.clone()))
+                .collect(),
+        )
+    }
+}
+
+/// ConfigureProvider.
+#[derive(Debug, Clone)]
+pub struct ConfigureRequest {
+    /// The provider block, with unknowns where Terraform does not know values yet.
+    pub config: Value,
+    /// The Terraform CLI version.
+    pub terraform_version: String,
+}
+
+/// ReadResource: refresh one object from the backend.
+#[derive(Debug, Clone)]
+pub struct ReadRequest {
+    /// The object as stored in state.
+    pub state: Value,
+    /// Opaque private data stored with it.
+    pub private: Vec<u8>,
+    /// Its stored identity, if any.
+    pub identity: Option<Value>,
+}
+
+/// The result of a [`ReadRequest`].
+#[derive(Debug, Clone, Default)]
+pub struct ReadResponse {
+    /// The refreshed object; [`Value::Null`] when it no longer exists.
+    pub state: Value,
+    /// Private data to store.
+    pub private: Vec<u8>,
+    /// The object's identity.
+    pub identity: Option<Value>,
+    /// Problems.
+    pub diagnostics: Diagnostics,
+}
+
+/// PlanResourceChange.
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    /// The current object (null on create).
+    pub prior: Value,
+    /// Terraform's proposal: config, with prior values for computed attributes left null
+    /// in config (null on destroy).
+    pub proposed: Value,
+    /// The configuration (null on destroy).
+    pub config: Value,
+    /// Private data of the prior object.
+    pub prior_private: Vec<u8>,
+    /// Identity of the prior object.
+    pub prior_identity: Option<Value>,
+}
+
+/// The result of a [`PlanRequest`].
+#[derive(Debug, Clone, Default)]
+pub struct PlanResponse {
+    /// The planned object.
+    pub planned: Value,
+    /// Attributes whose change forces replacement.
+    pub requires_replace: Vec<crate::codec::AttributePath>,
+    /// Private data to carry to apply.
+    pub planned_private: Vec<u8>,
+    /// Planned identity.
+    pub planned_identity: Option<Value>,
+    /// Problems.
+    pub diagnostics: Diagnostics,
+}
+
+/// ApplyResourceChange.
+#[derive(Debug, Clone)]
+pub struct ApplyRequest {
+    /// The current object (null on create).
+    pub prior: Value,
+    /// The planned object (null on destroy).
+    pub planned: Value,
+    /// The configuration (null on destroy).
+    pub config: Value,
+    /// Private data from the plan.
+    pub planned_private: Vec<u8>,
+    /// Identity from the plan.
+    pub planned_identity: Option<Value>,
+}
+
+/// The result of an [`ApplyRequest`].
+#[derive(Debug, Clone, Default)]
+pub struct ApplyResponse {
+    /// The new object (null after destroy).
+    pub state: Value,
+    /// Private data to store.
+    pub private: Vec<u8>,
+    /// The object's identity.
+    pub identity: Option<Value>,
+    /// Problems.
+    pub diagnostics: Diagnostics,
+}
+
+/// ImportResourceState: `terraform import`, or an `import {}` block.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    /// The import ID (empty when importing by identity).
+    pub id: String,
+    /// The identity given by an `import { identity = {…} }` block.
+    pub identity: Option<Value>,
+}
+
+/// The result of an [`ImportRequest`]: one object (Terraform reads it right after).
+#[derive(Debug, Clone, Default)]
+pub struct ImportResponse {
+    /// The imported object (may be partial: Terraform calls ReadResource next).
+    pub state: Value,
+    /// Its identity.
+    pub identity: Option<Value>,
+    /// Problems.
+    pub diagnostics: Diagnostics,
+}
+
+/// A managed resource type.
+#[async_trait::async_trait]
+pub trait Resource: Send + Sync + 'static {
+    /// The full type name, e.g. `keysmith_api_key`.
+    fn type_name(&self) -> &'static str;
+
+    /// The schema.
+    fn schema(&self) -> Schema;
+
+    /// The identity schema, if the resource has one.
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        None
+    }
+
+    /// Checks of the configuration that need no backend (ValidateResourceConfig).
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let _ = config;
+        Diagnostics::default()
+    }
+
+    /// Refreshes an object.
+    async fn read(&self, req: ReadRequest) -> ReadResponse;
+
+    /// Plans a create, update, replace or destroy.
+    async fn plan(&self, req: PlanRequest) -> PlanResponse;
+
+    /// Carries out a plan.
+    async fn apply(&self, req: ApplyRequest) -> ApplyResponse;
+
+    /// Imports an existing object.
+    async fn import(&self, req: ImportRequest) -> ImportResponse {
+        let _ = req;
+        ImportResponse {
+            diagnostics: Diagnostics::error(
+                "Import not supported",
+                format!("{} cannot be imported.", self.type_name()),
+            ),
+            ..Default::default()
+        }
+    }
+}
+
+/// A data source type.
+#[async_trait::async_trait]
+pub trait DataSource: Send + Sync + 'static {
+    /// The full type name, e.g. `keysmith_org`.
+    fn type_name(&self) -> &'static str;
+
+    /// The schema.
+    fn schema(&self) -> Schema;
+
+    /// Checks of the configuration that need no backend.
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let _ = config;
+        Diagnostics::default()
+    }
+
+    /// Reads the data; the result must be wholly known.
+    async fn read(&self, config: Value) -> (Value, Diagnostics);
+}
+
+/// A provider: its own configuration, and the resource and data source types it serves.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The provider block's schema.
+    fn schema(&self) -> Schema;
+
+    /// Every managed resource type (asked once, at start).
+    fn resources(&self) -> Vec<Arc<dyn Resource>>;
+
+    /// Every data source type (asked once, at start).
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>>;
+
+    /// Checks of the provider block that need no backend (ValidateProviderConfig).
+    fn validate(&self, config: &Value) -> Diagnostics;
+
+    /// Configures the provider: builds its backend clients.
+    async fn configure(&self, req: ConfigureRequest) -> Diagnostics;
+}

@@ -1,0 +1,304 @@
+//! Listening, TLS, and the tonic server that carries every service.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::Connected;
+
+use super::controller::{Controller, Stdio};
+use super::handshake::{HandshakeEnv, HandshakeLine};
+use super::proto::plugin::grpc_controller_server::GrpcControllerServer;
+use super::proto::plugin::grpc_stdio_server::GrpcStdioServer;
+use super::proto::tfplugin6::provider_server::ProviderServer;
+use super::service::ProviderService;
+use super::tls::{AutoMtls, TlsError};
+use crate::framework::Provider;
+
+/// Terraform sends messages up to MaxInt32; terraform-plugin-go allows 256 MiB.
+const MAX_MESSAGE: usize = 256 * 1024 * 1024;
+
+/// Why the plugin could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// TLS setup failed.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The socket could not be created.
+    #[error("cannot listen: {0}")]
+    Listen(#[from] io::Error),
+    /// The gRPC server failed.
+    #[error("grpc server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+}
+
+/// A private directory (mode 0700) holding the socket, removed when dropped.
+struct SocketDir(PathBuf);
+
+impl SocketDir {
+    fn create(parent: Option<&str>) -> io::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        let parent = parent.map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let mut builder = std::fs::DirBuilder::new();
+        builder.mode(0o700);
+        for _ in 0..16 {
+            let dir = parent.join(format!(
+                "keysmith-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            ));
+            match builder.create(&dir) {
+                Ok(()) => return Ok(SocketDir(dir)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "no free socket directory name",
+        ))
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.0.join("plugin")
+    }
+}
+
+impl Drop for SocketDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn bind(path: &Path) -> io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves `provider` to the Terraform that launched this process: listens, prints the
+/// handshake line, and serves until Terraform's Shutdown.
+///
+/// # Errors
+/// When TLS or the socket cannot be set up, or the server fails.
+pub async fn serve(provider: Arc<dyn Provider>, env: HandshakeEnv) -> Result<(), ServeError> {
+    let tls = env
+        .client_cert_pem
+        .as_deref()
+        .map(AutoMtls::new)
+        .transpose()?;
+    let dir = SocketDir::create(env.socket_dir.as_deref())?;
+    let listener = bind(&dir.socket())?;
+    let line = HandshakeLine {
+        network: "unix",
+        address: dir.socket().display().to_string(),
+        server_cert_der: tls.as_ref().map(|t| t.server_cert_der.clone()),
+    };
+    // Ignore SIGINT before Terraform can see the line (and so send a Ctrl-C our way).
+    ignore_sigint()?;
+    print_line(&line.to_string())?;
+    let shutdown = CancellationToken::new();
+    let result = run(provider, listener, tls, shutdown, false).await;
+    drop(dir);
+    result
+}
+
+/// Serves in debug mode: no cookie, no TLS, prints the `TF_REATTACH_PROVIDERS` value and
+/// serves until interrupted.
+///
+/// # Errors
+/// When the socket cannot be set up or the server fails.
+pub async fn serve_debug(provider: Arc<dyn Provider>, address: &str) -> Result<(), ServeError> {
+    let dir = SocketDir::create(None)?;
+    let listener = bind(&dir.socket())?;
+    let reattach = serde_json::json!({
+        address: {
+            "Protocol": "grpc",
+            "ProtocolVersion": 6,
+            "Pid": std::process::id(),
+            "Test": true,
+            "Addr": {"Network": "unix", "String": dir.socket().display().to_string()},
+        }
+    });
+    print_line(&format!(
+        "Provider started. To attach Terraform CLI, set the TF_REATTACH_PROVIDERS environment variable with the following:\n\n\tTF_REATTACH_PROVIDERS='{reattach}'\n"
+    ))?;
+    let shutdown = CancellationToken::new();
+    let on_interrupt = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        on_interrupt.cancel();
+    });
+    let result = run(provider, listener, None, shutdown, true).await;
+    drop(dir);
+    result
+}
+
+fn print_line(line: &str) -> io::Result<()> {
+    use std::io::Write;
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()
+}
+
+/// Terraform sends SIGINT to the whole process group on Ctrl-C and then StopProvider; the
+/// plugin must outlive the signal to answer it. The handler is installed when this returns.
+fn ignore_sigint() -> io::Result<()> {
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        while interrupts.recv().await.is_some() {
+            tracing::info!("plugin received interrupt signal, ignoring");
+        }
+    });
+    Ok(())
+}
+
+async fn run(
+    provider: Arc<dyn Provider>,
+    listener: UnixListener,
+    tls: Option<AutoMtls>,
+    shutdown: CancellationToken,
+    debug: bool,
+) -> Result<(), ServeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("plugin", tonic_health::ServingStatus::Serving)
+        .await;
+    let provider_service = ProviderServer::new(ProviderService::new(provider))
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let router = tonic::transport::Server::builder()
+        .add_service(provider_service)
+        .add_service(health_service)
+        .add_service(GrpcControllerServer::new(Controller {
+            shutdown: shutdown.clone(),
+            ignore_shutdown: debug,
+        }))
+        .add_service(GrpcStdioServer::new(Stdio {
+            shutdown: shutdown.clone(),
+        }));
+
+    // Once shutdown is asked for, in-flight calls get a moment to finish; then the process
+    // goes regardless, as go-plugin would kill it after 2 s anyway.
+    let deadline = shutdown.clone();
+    let graceful = async move {
+        deadline.cancelled().await;
+    };
+    let hard_stop = shutdown.clone();
+    tokio::spawn(async move {
+        hard_stop.cancelled().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tracing::warn!("connections still open 500 ms after Shutdown; exiting");
+        std::process::exit(0);
+    });
+
+    match tls {
+        Some(tls) => {
+            let incoming = tls_incoming(listener, tls, shutdown.clone());
+            router
+                .serve_with_incoming_shutdown(incoming, graceful)
+                .await?;
+        }
+        None => {
+            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+            router
+                .serve_with_incoming_shutdown(incoming, graceful)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Accepts connections and completes their TLS handshakes off the accept loop; connections
+/// whose handshake fails (wrong or missing client certificate) are dropped.
+fn tls_incoming(
+    listener: UnixListener,
+    tls: AutoMtls,
+    shutdown: CancellationToken,
+) -> tokio_stream::wrappers::ReceiverStream<io::Result<TlsConn>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::error!(error = %e, "accept failed");
+                        continue;
+                    }
+                },
+                () = shutdown.cancelled() => return,
+            };
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                match acceptor.accept(stream).await {
+                    Ok(conn) => {
+                        let _ = tx.send(Ok(TlsConn(conn))).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "refused a connection: TLS handshake failed")
+                    }
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// A TLS connection over the Unix socket, as tonic wants it.
+struct TlsConn(tokio_rustls::server::TlsStream<UnixStream>);
+
+impl Connected for TlsConn {
+    type ConnectInfo = ();
+
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+impl AsyncRead for TlsConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+}

@@ -1,0 +1,729 @@
+//! `tfplugin6.Provider`: each RPC decodes its request, dispatches to the provider or one of
+//! its resources, and encodes the answer. Problems become diagnostics, never gRPC errors,
+//! so Terraform shows them as they are.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert::{self, decode, decode_identity, diagnostics, encode};
+use super::proto::tfplugin6 as pb;
+use crate::codec::{Schema, Type, Value};
+use crate::framework::{
+    ApplyRequest, ConfigureRequest, DataSource, Diagnostics, IdentitySchema, ImportRequest,
+    PlanRequest, Provider, ReadRequest, Resource,
+};
+
+type PbStream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+
+/// A resource type with its schema and types, computed once.
+struct ResourceEntry {
+    resource: Arc<dyn Resource>,
+    schema: Schema,
+    ty: Type,
+    identity: Option<(IdentitySchema, Type)>,
+}
+
+/// A data source type with its schema and type.
+struct DataSourceEntry {
+    data_source: Arc<dyn DataSource>,
+    schema: Schema,
+    ty: Type,
+}
+
+/// The tfplugin6 Provider service over a [`Provider`].
+pub(crate) struct ProviderService {
+    provider: Arc<dyn Provider>,
+    provider_schema: Schema,
+    provider_ty: Type,
+    resources: HashMap<&'static str, ResourceEntry>,
+    data_sources: HashMap<&'static str, DataSourceEntry>,
+    /// Cancelled by StopProvider; replaced by a fresh token for later requests.
+    stop: Mutex<CancellationToken>,
+}
+
+impl ProviderService {
+    pub(crate) fn new(provider: Arc<dyn Provider>) -> Self {
+        let provider_schema = provider.schema();
+        let provider_ty = provider_schema.block.implied_type();
+        let resources = provider
+            .resources()
+            .into_iter()
+            .map(|resource| {
+                let schema = resource.schema();
+                let ty = schema.block.implied_type();
+                let identity = resource.identity_schema().map(|s| {
+                    let ty = s.implied_type();
+                    (s, ty)
+                });
+                (
+                    resource.type_name(),
+                    ResourceEntry {
+                        resource,
+                        schema,
+                        ty,
+                        identity,
+                    },
+                )
+            })
+            .collect();
+        let data_sources = provider
+            .data_sources()
+            .into_iter()
+            .map(|data_source| {
+                let schema = data_source.schema();
+                let ty = schema.block.implied_type();
+                (
+                    data_source.type_name(),
+                    DataSourceEntry {
+                        data_source,
+                        schema,
+                        ty,
+                    },
+                )
+            })
+            .collect();
+        ProviderService {
+            provider,
+            provider_schema,
+            provider_ty,
+            resources,
+            data_sources,
+            stop: Mutex::new(CancellationToken::new()),
+        }
+    }
+
+    fn resource(&self, type_name: &str) -> Result<&ResourceEntry, Diagnostics> {
+        self.resources.get(type_name).ok_or_else(|| {
+            Diagnostics::error(
+                "Unknown resource type",
+                format!("The keysmith provider has no resource type {type_name:?}."),
+            )
+        })
+    }
+
+    fn data_source(&self, type_name: &str) -> Result<&DataSourceEntry, Diagnostics> {
+        self.data_sources.get(type_name).ok_or_else(|| {
+            Diagnostics::error(
+                "Unknown data source type",
+                format!("The keysmith provider has no data source type {type_name:?}."),
+            )
+        })
+    }
+
+    /// Runs `work` unless StopProvider cancels it first.
+    async fn cancellable<T>(
+        &self,
+        work: impl Future<Output = Result<T, Diagnostics>>,
+    ) -> Result<T, Diagnostics> {
+        let token = self
+            .stop
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        tokio::select! {
+            result = work => result,
+            () = token.cancelled() => Err(Diagnostics::error(
+                "Operation cancelled",
+                "Terraform asked the provider to stop (interrupt); the operation was cancelled.",
+            )),
+        }
+    }
+}
+
+/// Shorthand for the "no such method" answer of protocol features keysmith does not serve.
+fn unimplemented<T>(what: &str) -> Result<Response<T>, Status> {
+    Err(Status::unimplemented(format!(
+        "keysmith does not implement {what}"
+    )))
+}
+
+#[tonic::async_trait]
+impl pb::provider_server::Provider for ProviderService {
+    async fn get_metadata(
+        &self,
+        _request: Request<pb::get_metadata::Request>,
+    ) -> Result<Response<pb::get_metadata::Response>, Status> {
+        Ok(Response::new(pb::get_metadata::Response {
+            server_capabilities: Some(capabilities()),
+            resources: self
+                .resources
+                .keys()
+                .map(|t| pb::get_metadata::ResourceMetadata {
+                    type_name: t.to_string(),
+                })
+                .collect(),
+            data_sources: self
+                .data_sources
+                .keys()
+                .map(|t| pb::get_metadata::DataSourceMetadata {
+                    type_name: t.to_string(),
+                })
+                .collect(),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_provider_schema(
+        &self,
+        _request: Request<pb::get_provider_schema::Request>,
+    ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
+        Ok(Response::new(pb::get_provider_schema::Response {
+            provider: Some(convert::schema(&self.provider_schema)),
+            resource_schemas: self
+                .resources
+                .iter()
+                .map(|(t, e)| (t.to_string(), convert::schema(&e.schema)))
+                .collect(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|(t, e)| (t.to_string(), convert::schema(&e.schema)))
+                .collect(),
+            server_capabilities: Some(capabilities()),
+            ..Default::default()
+        }))
+    }
+
+    async fn validate_provider_config(
+        &self,
+        request: Request<pb::validate_provider_config::Request>,
+    ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
+        let req = request.into_inner();
+        let diags = match decode(req.config.as_ref(), &self.provider_ty) {
+            Ok(config) => self.provider.validate(&config),
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::validate_provider_config::Response {
+            diagnostics: diagnostics(diags),
+        }))
+    }
+
+    async fn validate_resource_config(
+        &self,
+        request: Request<pb::validate_resource_config::Request>,
+    ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
+        let req = request.into_inner();
+        let diags = self
+            .resource(&req.type_name)
+            .and_then(|e| Ok(e.resource.validate(&decode(req.config.as_ref(), &e.ty)?)))
+            .unwrap_or_else(|d| d);
+        Ok(Response::new(pb::validate_resource_config::Response {
+            diagnostics: diagnostics(diags),
+        }))
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        request: Request<pb::validate_data_resource_config::Request>,
+    ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
+        let req = request.into_inner();
+        let diags = self
+            .data_source(&req.type_name)
+            .and_then(|e| Ok(e.data_source.validate(&decode(req.config.as_ref(), &e.ty)?)))
+            .unwrap_or_else(|d| d);
+        Ok(Response::new(pb::validate_data_resource_config::Response {
+            diagnostics: diagnostics(diags),
+        }))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        request: Request<pb::upgrade_resource_state::Request>,
+    ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
+        let req = request.into_inner();
+        let result = (|| {
+            let e = self.resource(&req.type_name)?;
+            if req.version > e.schema.version {
+                return Err(Diagnostics::error(
+                    "State from a newer provider",
+                    format!(
+                        "This state of {} was written by a newer keysmith (schema version {}, this one knows up to {}). Upgrade the provider.",
+                        req.type_name, req.version, e.schema.version
+                    ),
+                ));
+            }
+            let raw = req.raw_state.unwrap_or_default();
+            if raw.json.is_empty() && !raw.flatmap.is_empty() {
+                return Err(Diagnostics::error(
+                    "Unsupported state format",
+                    "This state is in the pre-0.12 flatmap format, which keysmith never wrote.",
+                ));
+            }
+            let value = if raw.json.is_empty() {
+                Value::Null
+            } else {
+                crate::codec::json::decode(&raw.json, &e.ty).map_err(|err| {
+                    Diagnostics::error(
+                        "Unreadable state",
+                        format!(
+                            "The stored state of {} cannot be read: {err}.",
+                            req.type_name
+                        ),
+                    )
+                })?
+            };
+            encode(&value, &e.ty)
+        })();
+        let (upgraded_state, diags) = split(result);
+        Ok(Response::new(pb::upgrade_resource_state::Response {
+            upgraded_state,
+            diagnostics: diagnostics(diags),
+        }))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _request: Request<pb::get_resource_identity_schemas::Request>,
+    ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
+        Ok(Response::new(pb::get_resource_identity_schemas::Response {
+            identity_schemas: self
+                .resources
+                .iter()
+                .filter_map(|(t, e)| {
+                    e.identity
+                        .as_ref()
+                        .map(|(s, _)| (t.to_string(), convert::identity_schema(s)))
+                })
+                .collect(),
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    async fn upgrade_resource_identity(
+        &self,
+        request: Request<pb::upgrade_resource_identity::Request>,
+    ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
+        let req = request.into_inner();
+        let result = (|| {
+            let e = self.resource(&req.type_name)?;
+            let Some((schema, ty)) = &e.identity else {
+                return Err(Diagnostics::error(
+                    "No identity",
+                    format!("{} has no resource identity.", req.type_name),
+                ));
+            };
+            if req.version > schema.version {
+                return Err(Diagnostics::error(
+                    "Identity from a newer provider",
+                    "This identity was written by a newer keysmith. Upgrade the provider.",
+                ));
+            }
+            let raw = req.raw_identity.unwrap_or_default();
+            let value = crate::codec::json::decode(&raw.json, ty)
+                .map_err(|err| Diagnostics::error("Unreadable identity", format!("{err}.")))?;
+            convert::identity(Some(&value), Some(ty))
+        })();
+        let (upgraded_identity, diags) = split(result);
+        Ok(Response::new(pb::upgrade_resource_identity::Response {
+            upgraded_identity: upgraded_identity.flatten(),
+            diagnostics: diagnostics(diags),
+        }))
+    }
+
+    async fn configure_provider(
+        &self,
+        request: Request<pb::configure_provider::Request>,
+    ) -> Result<Response<pb::configure_provider::Response>, Status> {
+        let req = request.into_inner();
+        let diags = match decode(req.config.as_ref(), &self.provider_ty) {
+            Ok(config) => {
+                let mut diags = self.provider.validate(&config);
+                if !diags.has_errors() {
+                    diags.extend(
+                        self.provider
+                            .configure(ConfigureRequest {
+                                config,
+                                terraform_version: req.terraform_version,
+                            })
+                            .await,
+                    );
+                }
+                diags
+            }
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::configure_provider::Response {
+            diagnostics: diagnostics(diags),
+        }))
+    }
+
+    async fn read_resource(
+        &self,
+        request: Request<pb::read_resource::Request>,
+    ) -> Result<Response<pb::read_resource::Response>, Status> {
+        let req = request.into_inner();
+        let current_state = req.current_state.clone();
+        let result = self
+            .cancellable(async {
+                let e = self.resource(&req.type_name)?;
+                let id_ty = e.identity.as_ref().map(|(_, t)| t);
+                let state = decode(req.current_state.as_ref(), &e.ty)?;
+                let identity = decode_identity(req.current_identity.as_ref(), id_ty)?;
+                let resp = e
+                    .resource
+                    .read(ReadRequest {
+                        state,
+                        private: req.private,
+                        identity,
+                    })
+                    .await;
+                Ok(pb::read_resource::Response {
+                    new_state: Some(encode(&resp.state, &e.ty)?),
+                    new_identity: convert::identity(resp.identity.as_ref(), id_ty)?,
+                    private: resp.private,
+                    diagnostics: diagnostics(resp.diagnostics),
+                    deferred: None,
+                })
+            })
+            .await;
+        Ok(Response::new(result.unwrap_or_else(|d| {
+            pb::read_resource::Response {
+                // Keep the object as it was: an error must never drop it from state.
+                new_state: current_state,
+                diagnostics: diagnostics(d),
+                ..Default::default()
+            }
+        })))
+    }
+
+    async fn plan_resource_change(
+        &self,
+        request: Request<pb::plan_resource_change::Request>,
+    ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
+        let req = request.into_inner();
+        let result = self
+            .cancellable(async {
+                let e = self.resource(&req.type_name)?;
+                let id_ty = e.identity.as_ref().map(|(_, t)| t);
+                let resp = e
+                    .resource
+                    .plan(PlanRequest {
+                        prior: decode(req.prior_state.as_ref(), &e.ty)?,
+                        proposed: decode(req.proposed_new_state.as_ref(), &e.ty)?,
+                        config: decode(req.config.as_ref(), &e.ty)?,
+                        prior_private: req.prior_private,
+                        prior_identity: decode_identity(req.prior_identity.as_ref(), id_ty)?,
+                    })
+                    .await;
+                if resp.diagnostics.has_errors() {
+                    return Err(resp.diagnostics);
+                }
+                Ok(pb::plan_resource_change::Response {
+                    planned_state: Some(encode(&resp.planned, &e.ty)?),
+                    requires_replace: resp
+                        .requires_replace
+                        .into_iter()
+                        .map(convert::path)
+                        .collect(),
+                    planned_private: resp.planned_private,
+                    planned_identity: convert::identity(resp.planned_identity.as_ref(), id_ty)?,
+                    diagnostics: diagnostics(resp.diagnostics),
+                    legacy_type_system: false,
+                    deferred: None,
+                })
+            })
+            .await;
+        Ok(Response::new(result.unwrap_or_else(|d| {
+            pb::plan_resource_change::Response {
+                diagnostics: diagnostics(d),
+                ..Default::default()
+            }
+        })))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        request: Request<pb::apply_resource_change::Request>,
+    ) -> Result<Response<pb::apply_resource_change::Response>, Status> {
+        let req = request.into_inner();
+        let prior_state = req.prior_state.clone();
+        let result = self
+            .cancellable(async {
+                let e = self.resource(&req.type_name)?;
+                let id_ty = e.identity.as_ref().map(|(_, t)| t);
+                let resp = e
+                    .resource
+                    .apply(ApplyRequest {
+                        prior: decode(req.prior_state.as_ref(), &e.ty)?,
+                        planned: decode(req.planned_state.as_ref(), &e.ty)?,
+                        config: decode(req.config.as_ref(), &e.ty)?,
+                        planned_private: req.planned_private,
+                        planned_identity: decode_identity(req.planned_identity.as_ref(), id_ty)?,
+                    })
+                    .await;
+                Ok(pb::apply_resource_change::Response {
+                    new_state: Some(encode(&resp.state, &e.ty)?),
+                    private: resp.private,
+                    new_identity: convert::identity(resp.identity.as_ref(), id_ty)?,
+                    diagnostics: diagnostics(resp.diagnostics),
+                    legacy_type_system: false,
+                })
+            })
+            .await;
+        Ok(Response::new(result.unwrap_or_else(|d| {
+            pb::apply_resource_change::Response {
+                new_state: prior_state,
+                diagnostics: diagnostics(d),
+                ..Default::default()
+            }
+        })))
+    }
+
+    async fn import_resource_state(
+        &self,
+        request: Request<pb::import_resource_state::Request>,
+    ) -> Result<Response<pb::import_resource_state::Response>, Status> {
+        let req = request.into_inner();
+        let result = self
+            .cancellable(async {
+                let e = self.resource(&req.type_name)?;
+                let id_ty = e.identity.as_ref().map(|(_, t)| t);
+                let resp = e
+                    .resource
+                    .import(ImportRequest {
+                        id: req.id,
+                        identity: decode_identity(req.identity.as_ref(), id_ty)?,
+                    })
+                    .await;
+                if resp.diagnostics.has_errors() || resp.state.is_null() {
+                    return Err(resp.diagnostics);
+                }
+                Ok(pb::import_resource_state::Response {
+                    imported_resources: vec![pb::import_resource_state::ImportedResource {
+                        type_name: req.type_name.clone(),
+                        state: Some(encode(&resp.state, &e.ty)?),
+                        private: Vec::new(),
+                        identity: convert::identity(resp.identity.as_ref(), id_ty)?,
+                    }],
+                    diagnostics: diagnostics(resp.diagnostics),
+                    deferred: None,
+                })
+            })
+            .await;
+        Ok(Response::new(result.unwrap_or_else(|d| {
+            pb::import_resource_state::Response {
+                diagnostics: diagnostics(d),
+                ..Default::default()
+            }
+        })))
+    }
+
+    async fn move_resource_state(
+        &self,
+        _request: Request<pb::move_resource_state::Request>,
+    ) -> Result<Response<pb::move_resource_state::Response>, Status> {
+        Ok(Response::new(pb::move_resource_state::Response {
+            diagnostics: diagnostics(Diagnostics::error(
+                "Move not supported",
+                "keysmith resources cannot be moved from other resource types.",
+            )),
+            ..Default::default()
+        }))
+    }
+
+    async fn read_data_source(
+        &self,
+        request: Request<pb::read_data_source::Request>,
+    ) -> Result<Response<pb::read_data_source::Response>, Status> {
+        let req = request.into_inner();
+        let result = self
+            .cancellable(async {
+                let e = self.data_source(&req.type_name)?;
+                let config = decode(req.config.as_ref(), &e.ty)?;
+                let (state, diags) = e.data_source.read(config).await;
+                if diags.has_errors() {
+                    return Err(diags);
+                }
+                Ok(pb::read_data_source::Response {
+                    state: Some(encode(&state, &e.ty)?),
+                    diagnostics: diagnostics(diags),
+                    deferred: None,
+                })
+            })
+            .await;
+        Ok(Response::new(result.unwrap_or_else(|d| {
+            pb::read_data_source::Response {
+                diagnostics: diagnostics(d),
+                ..Default::default()
+            }
+        })))
+    }
+
+    async fn generate_resource_config(
+        &self,
+        _request: Request<pb::generate_resource_config::Request>,
+    ) -> Result<Response<pb::generate_resource_config::Response>, Status> {
+        unimplemented("GenerateResourceConfig (Terraform generates configuration itself)")
+    }
+
+    async fn validate_ephemeral_resource_config(
+        &self,
+        _request: Request<pb::validate_ephemeral_resource_config::Request>,
+    ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
+        unimplemented("ephemeral resources")
+    }
+
+    async fn open_ephemeral_resource(
+        &self,
+        _request: Request<pb::open_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::open_ephemeral_resource::Response>, Status> {
+        unimplemented("ephemeral resources")
+    }
+
+    async fn renew_ephemeral_resource(
+        &self,
+        _request: Request<pb::renew_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
+        unimplemented("ephemeral resources")
+    }
+
+    async fn close_ephemeral_resource(
+        &self,
+        _request: Request<pb::close_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::close_ephemeral_resource::Response>, Status> {
+        unimplemented("ephemeral resources")
+    }
+
+    type ListResourceStream = PbStream<pb::list_resource::Event>;
+
+    async fn list_resource(
+        &self,
+        _request: Request<pb::list_resource::Request>,
+    ) -> Result<Response<Self::ListResourceStream>, Status> {
+        unimplemented("list resources")
+    }
+
+    async fn validate_list_resource_config(
+        &self,
+        _request: Request<pb::validate_list_resource_config::Request>,
+    ) -> Result<Response<pb::validate_list_resource_config::Response>, Status> {
+        unimplemented("list resources")
+    }
+
+    async fn get_functions(
+        &self,
+        _request: Request<pb::get_functions::Request>,
+    ) -> Result<Response<pb::get_functions::Response>, Status> {
+        Ok(Response::new(pb::get_functions::Response::default()))
+    }
+
+    async fn call_function(
+        &self,
+        _request: Request<pb::call_function::Request>,
+    ) -> Result<Response<pb::call_function::Response>, Status> {
+        unimplemented("provider functions")
+    }
+
+    async fn validate_state_store_config(
+        &self,
+        _request: Request<pb::validate_state_store::Request>,
+    ) -> Result<Response<pb::validate_state_store::Response>, Status> {
+        unimplemented("state stores")
+    }
+
+    async fn configure_state_store(
+        &self,
+        _request: Request<pb::configure_state_store::Request>,
+    ) -> Result<Response<pb::configure_state_store::Response>, Status> {
+        unimplemented("state stores")
+    }
+
+    type ReadStateBytesStream = PbStream<pb::read_state_bytes::Response>;
+
+    async fn read_state_bytes(
+        &self,
+        _request: Request<pb::read_state_bytes::Request>,
+    ) -> Result<Response<Self::ReadStateBytesStream>, Status> {
+        unimplemented("state stores")
+    }
+
+    async fn write_state_bytes(
+        &self,
+        _request: Request<Streaming<pb::write_state_bytes::RequestChunk>>,
+    ) -> Result<Response<pb::write_state_bytes::Response>, Status> {
+        unimplemented("state stores")
+    }
+
+    async fn lock_state(
+        &self,
+        _request: Request<pb::lock_state::Request>,
+    ) -> Result<Response<pb::lock_state::Response>, Status> {
+        unimplemented("state stores")
+    }
+
+    async fn unlock_state(
+        &self,
+        _request: Request<pb::unlock_state::Request>,
+    ) -> Result<Response<pb::unlock_state::Response>, Status> {
+        unimplemented("state stores")
+    }
+
+    async fn get_states(
+        &self,
+        _request: Request<pb::get_states::Request>,
+    ) -> Result<Response<pb::get_states::Response>, Status> {
+        unimplemented("state stores")
+    }
+
+    async fn delete_state(
+        &self,
+        _request: Request<pb::delete_state::Request>,
+    ) -> Result<Response<pb::delete_state::Response>, Status> {
+        unimplemented("state stores")
+    }
+
+    async fn plan_action(
+        &self,
+        _request: Request<pb::plan_action::Request>,
+    ) -> Result<Response<pb::plan_action::Response>, Status> {
+        unimplemented("actions")
+    }
+
+    type InvokeActionStream = PbStream<pb::invoke_action::Event>;
+
+    async fn invoke_action(
+        &self,
+        _request: Request<pb::invoke_action::Request>,
+    ) -> Result<Response<Self::InvokeActionStream>, Status> {
+        unimplemented("actions")
+    }
+
+    async fn validate_action_config(
+        &self,
+        _request: Request<pb::validate_action_config::Request>,
+    ) -> Result<Response<pb::validate_action_config::Response>, Status> {
+        unimplemented("actions")
+    }
+
+    async fn stop_provider(
+        &self,
+        _request: Request<pb::stop_provider::Request>,
+    ) -> Result<Response<pb::stop_provider::Response>, Status> {
+        tracing::info!("StopProvider: cancelling in-flight operations");
+        let mut token = self.stop.lock().unwrap_or_else(|p| p.into_inner());
+        token.cancel();
+        *token = CancellationToken::new();
+        Ok(Response::new(pb::stop_provider::Response::default()))
+    }
+}
+
+fn capabilities() -> pb::ServerCapabilities {
+    pb::ServerCapabilities {
+        plan_destroy: true,
+        get_provider_schema_optional: true,
+        move_resource_state: false,
+        generate_resource_config: false,
+    }
+}
+
+fn split<T>(r: Result<T, Diagnostics>) -> (Option<T>, Diagnostics) {
+    match r {
+        Ok(v) => (Some(v), Diagnostics::default()),
+        Err(d) => (None, d),
+    }
+}

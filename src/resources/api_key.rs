@@ -1,0 +1,840 @@
+//! `keysmith_api_key`: an API key on the configured backend, with its one-time secret kept
+//! in state.
+
+use std::sync::Arc;
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::backend::{ApiKey, ApiKeyUpdate, Backend, BackendKind, NewApiKey};
+use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
+use crate::framework::{
+    parse_duration, ApplyRequest, ApplyResponse, Diagnostics, IdentityAttribute, IdentitySchema,
+    ImportRequest, ImportResponse, PlanRequest, PlanResponse, ReadRequest, ReadResponse, Resource,
+};
+use crate::provider::ProviderState;
+
+use super::backend_diagnostic;
+
+/// The Atlas organization roles an API key may hold.
+pub const ATLAS_ROLES: &[&str] = &[
+    "ORG_OWNER",
+    "ORG_MEMBER",
+    "ORG_GROUP_CREATOR",
+    "ORG_BILLING_ADMIN",
+    "ORG_BILLING_READ_ONLY",
+    "ORG_STREAM_PROCESSING_ADMIN",
+    "ORG_READ_ONLY",
+];
+
+/// Computed attributes that a new key gets from the backend at create.
+const NEW_KEY_COMPUTED: &[&str] = &["id", "public_key", "secret", "created_at"];
+
+// ---------------------------------------------------------------------------------------
+// Schema
+// ---------------------------------------------------------------------------------------
+
+fn schema() -> Schema {
+    let roles = ATLAS_ROLES
+        .iter()
+        .map(|r| format!("`{r}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let block = Block::new(
+        "An API key on the configured backend (Atlas, Braintrust or env0). The key's one-time secret is stored in Terraform state as the sensitive `secret` attribute: protect your state. Set `rotate_after` (with `create_before_destroy`) to rotate the key on a schedule.\n\n\
+         Traceloop issues API keys per environment when an organization is created: use `keysmith_org.environment_keys` there.",
+    )
+    // Computed identifier
+    .attribute(
+        Attribute::new("id", Type::String)
+            .computed()
+            .description("The backend's id of the key: Atlas 24-hex id, Braintrust UUID, env0 id."),
+    )
+    // Required attributes
+    .attribute(
+        Attribute::new("name", Type::String)
+            .required()
+            .description("Name of the key. Atlas `desc` (1–250 characters, updated in place); Braintrust and env0 `name` (a change replaces the key)."),
+    )
+    // Optional attributes
+    .attribute(
+        Attribute::new("org_id", Type::String)
+            .optional()
+            .computed()
+            .description("Organization of the key. Atlas: required, the 24-hex organization id. env0: `organizationId`, defaults to the provider's `organization_id`. Braintrust: computed from the response. A change replaces the key."),
+    )
+    .attribute(
+        Attribute::new("org_name", Type::String)
+            .optional()
+            .description("Braintrust only: the organization name sent on create (defaults to the provider's `org_name`). A change replaces the key."),
+    )
+    .attribute(
+        Attribute::new("roles", Type::set(Type::String))
+            .optional()
+            .description(format!(
+                "Roles of the key. Atlas: required, at least one of {roles}; updated in place. env0: required, exactly one of `Admin`, `User` or a custom role id; a change replaces the key. Braintrust: must not be set."
+            )),
+    )
+    .attribute(
+        Attribute::new("project_roles", Type::map(Type::String))
+            .optional()
+            .description("env0 only: project id → project role (`Planner`, `Viewer`, `Deployer`, `Admin`); only with a non-`Admin` role. A change replaces the key."),
+    )
+    .attribute(
+        Attribute::new("rotation_triggers", Type::map(Type::String))
+            .optional()
+            .description("Arbitrary values; any change replaces the key (like `keepers`)."),
+    )
+    .attribute(
+        Attribute::new("rotate_after", Type::String)
+            .optional()
+            .description("A duration such as `\"720h\"` (units `s`, `m`, `h`). Once `created_at + rotate_after` has passed, the next plan replaces the key; with `create_before_destroy` this is zero-downtime rotation."),
+    )
+    // Computed attributes
+    .attribute(
+        Attribute::new("public_key", Type::String)
+            .computed()
+            .description("The non-secret half of the credential: Atlas `publicKey`, env0 `apiKeyId`; null on Braintrust."),
+    )
+    .attribute(
+        Attribute::new("preview", Type::String)
+            .computed()
+            .description("Braintrust's redacted preview of the key (`preview_name`); null elsewhere."),
+    )
+    .attribute(
+        Attribute::new("secret", Type::String)
+            .computed()
+            .sensitive()
+            .description("The one-time secret (Atlas `privateKey`, Braintrust `key`, env0 `apiKeySecret`). Set at create and carried unchanged through every refresh; null after import, because backends never show it again."),
+    )
+    .attribute(
+        Attribute::new("created_at", Type::String)
+            .computed()
+            .description("Creation time (RFC 3339): from the backend where it reports one, else the provider's clock at create or import."),
+    )
+    .attribute(
+        Attribute::new("expires_at", Type::String)
+            .computed()
+            .description("`created_at + rotate_after` (RFC 3339); null when `rotate_after` is unset."),
+    );
+    Schema::new(0, block)
+}
+
+fn identity_schema() -> IdentitySchema {
+    let attr = |name: &str, description: &str| IdentityAttribute {
+        name: name.to_string(),
+        ty: Type::String,
+        required_for_import: name == "id",
+        optional_for_import: name != "id",
+        description: description.to_string(),
+    };
+    IdentitySchema {
+        version: 0,
+        attributes: vec![
+            attr("org_id", "Organization of the key (Atlas and env0)."),
+            attr("id", "The backend's id of the key."),
+        ],
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-backend rules
+// ---------------------------------------------------------------------------------------
+
+/// What each backend allows for this resource.
+struct Rules {
+    /// Attributes a change of which is applied in place.
+    in_place: &'static [&'static str],
+    /// Attributes that must be set.
+    required: &'static [&'static str],
+    /// Attributes that must not be set.
+    forbidden: &'static [&'static str],
+}
+
+fn rules(kind: BackendKind) -> Option<Rules> {
+    match kind {
+        BackendKind::Atlas => Some(Rules {
+            in_place: &["name", "roles"],
+            required: &["org_id", "roles"],
+            forbidden: &["org_name", "project_roles"],
+        }),
+        BackendKind::Braintrust => Some(Rules {
+            in_place: &[],
+            required: &[],
+            forbidden: &["org_id", "roles", "project_roles"],
+        }),
+        BackendKind::Env0 => Some(Rules {
+            in_place: &[],
+            required: &["roles"],
+            forbidden: &["org_name"],
+        }),
+        BackendKind::Traceloop => None,
+    }
+}
+
+/// Inputs whose change replaces the key unless the backend updates them in place.
+const INPUTS: &[&str] = &[
+    "name",
+    "org_id",
+    "org_name",
+    "roles",
+    "project_roles",
+    "rotation_triggers",
+];
+
+/// Maps a vendor's field name to our attribute.
+fn attribute_of_field(field: &str) -> Option<&'static str> {
+    match field {
+        "desc" | "name" => Some("name"),
+        "roles" | "role" | "organizationRole" => Some("roles"),
+        "orgId" | "organizationId" | "org_id" => Some("org_id"),
+        "org_name" => Some("org_name"),
+        "projectsPermissions" => Some("project_roles"),
+        _ => None,
+    }
+}
+
+fn is_hex24(s: &str) -> bool {
+    s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Checks that need no backend: ValidateResourceConfig.
+fn validate_config(config: &Value) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    if let Some(name) = config.attr("name").as_str() {
+        if name.trim().is_empty() {
+            diags.push_attribute_error(
+                AttributePath::attr("name"),
+                "Invalid name",
+                "`name` must not be empty.",
+            );
+        }
+    }
+    if let Some(d) = config.attr("rotate_after").as_str() {
+        if let Err(e) = parse_duration(d) {
+            diags.push_attribute_error(AttributePath::attr("rotate_after"), "Invalid duration", e);
+        }
+    }
+    diags
+}
+
+/// Checks of the configuration against the configured backend (at plan).
+fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let Some(rules) = rules(kind) else {
+        diags.push_error(
+            "keysmith_api_key is not supported on traceloop",
+            "traceloop issues API keys per environment when the organization is created; use keysmith_org.environment_keys",
+        );
+        return diags;
+    };
+    let backend = kind.name();
+    for name in rules.forbidden {
+        if !config.attr(name).is_null() {
+            diags.push_attribute_error(
+                AttributePath::attr(name),
+                "Attribute not supported by this backend",
+                format!("`{name}` does not apply to the {backend} backend; remove it."),
+            );
+        }
+    }
+    for name in rules.required {
+        if config.attr(name).is_null() {
+            diags.push_attribute_error(
+                AttributePath::attr(name),
+                "Missing required attribute",
+                format!("The {backend} backend needs `{name}`."),
+            );
+        }
+    }
+    if kind == BackendKind::Atlas {
+        if let Some(name) = config.attr("name").as_str() {
+            let len = name.chars().count();
+            if !(1..=250).contains(&len) {
+                diags.push_attribute_error(
+                    AttributePath::attr("name"),
+                    "Invalid name",
+                    format!(
+                        "Atlas key descriptions are 1 to 250 characters long; this one has {len}."
+                    ),
+                );
+            }
+        }
+        if let Some(org) = config.attr("org_id").as_str() {
+            if !is_hex24(org) {
+                diags.push_attribute_error(
+                    AttributePath::attr("org_id"),
+                    "Invalid organization id",
+                    format!("{org:?} is not an Atlas organization id (24 hexadecimal digits)."),
+                );
+            }
+        }
+        if let Some(roles) = config.attr("roles").strings() {
+            if roles.is_empty() {
+                diags.push_attribute_error(
+                    AttributePath::attr("roles"),
+                    "Missing roles",
+                    "An Atlas API key needs at least one role.",
+                );
+            }
+            for role in roles.iter().filter(|r| !ATLAS_ROLES.contains(r)) {
+                diags.push_attribute_error(
+                    AttributePath::attr("roles"),
+                    "Invalid role",
+                    format!(
+                        "{role:?} is not an Atlas organization role; use one of {}.",
+                        ATLAS_ROLES.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    diags
+}
+
+// ---------------------------------------------------------------------------------------
+// Values
+// ---------------------------------------------------------------------------------------
+
+fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// `created_at + rotate_after`, when both are known and valid.
+fn expiry(created_at: &Value, rotate_after: &Value) -> Option<OffsetDateTime> {
+    let created = OffsetDateTime::parse(created_at.as_str()?, &Rfc3339).ok()?;
+    let after = parse_duration(rotate_after.as_str()?).ok()?;
+    Some(created + after)
+}
+
+fn format_time(t: OffsetDateTime) -> Value {
+    t.format(&Rfc3339).map(Value::from).unwrap_or(Value::Null)
+}
+
+/// Writes what the backend reports about a key into `state`.
+fn merge_backend_view(state: &mut Value, key: &ApiKey, kind: BackendKind) {
+    state.set_attr("id", Value::from(key.id.as_str()));
+    state.set_attr("name", Value::from(key.name.as_str()));
+    if let Some(org) = &key.org_id {
+        state.set_attr("org_id", Value::from(org.as_str()));
+    }
+    state.set_attr("public_key", Value::opt_string(key.public_key.clone()));
+    state.set_attr("preview", Value::opt_string(key.preview.clone()));
+    if kind != BackendKind::Braintrust {
+        state.set_attr("roles", Value::string_set(key.roles.iter().cloned()));
+    }
+    if let Some(created) = &key.created_at {
+        state.set_attr("created_at", Value::from(created.as_str()));
+    }
+}
+
+fn identity_of(state: &Value) -> Option<Value> {
+    Some(Value::object([
+        ("org_id", state.attr("org_id").clone()),
+        ("id", state.attr("id").clone()),
+    ]))
+}
+
+/// Replaces every unknown left at the top level with null: apply must return a wholly
+/// known object.
+fn resolve_unknowns(state: &mut Value) {
+    if let Value::Object(attrs) = state {
+        for v in attrs.values_mut() {
+            if v.is_unknown() {
+                *v = Value::Null;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The resource
+// ---------------------------------------------------------------------------------------
+
+/// The `keysmith_api_key` resource type.
+#[derive(Debug)]
+pub struct ApiKeyResource {
+    state: Arc<ProviderState>,
+}
+
+impl ApiKeyResource {
+    /// The resource, sharing the provider's configured backend.
+    pub fn new(state: Arc<ProviderState>) -> Self {
+        ApiKeyResource { state }
+    }
+
+    fn plan_create(&self, kind: BackendKind, mut planned: Value) -> Value {
+        for name in NEW_KEY_COMPUTED {
+            planned.set_attr(name, Value::Unknown);
+        }
+        let preview = if kind == BackendKind::Braintrust {
+            Value::Unknown
+        } else {
+            Value::Null
+        };
+        planned.set_attr("preview", preview);
+        if kind == BackendKind::Braintrust {
+            planned.set_attr("public_key", Value::Null);
+        }
+        if planned.attr("org_id").is_null() {
+            let default_org = match kind {
+                BackendKind::Env0 => self.state.defaults().org.map(Value::from),
+                _ => None,
+            };
+            planned.set_attr("org_id", default_org.unwrap_or(Value::Unknown));
+        }
+        let expires = if planned.attr("rotate_after").is_null() {
+            Value::Null
+        } else {
+            Value::Unknown
+        };
+        planned.set_attr("expires_at", expires);
+        planned
+    }
+
+    async fn create(&self, backend: &dyn Backend, planned: &Value) -> ApplyResponse {
+        let org_id = planned.attr("org_id").as_str().map(str::to_string);
+        let org_name = planned
+            .attr("org_name")
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| match backend.kind() {
+                BackendKind::Braintrust => self.state.defaults().org,
+                _ => None,
+            });
+        let new = NewApiKey {
+            org_id,
+            org_name,
+            name: planned
+                .attr("name")
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            roles: string_vec(planned.attr("roles")),
+            project_roles: planned
+                .attr("project_roles")
+                .entries()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        tracing::debug!(backend = backend.kind().name(), "creating API key");
+        let created = match backend.create_api_key(&new).await {
+            Ok(c) => c,
+            Err(e) => {
+                return ApplyResponse {
+                    diagnostics: backend_diagnostic(
+                        "Unable to create API key",
+                        &e,
+                        attribute_of_field,
+                    ),
+                    ..Default::default()
+                }
+            }
+        };
+        let mut state = planned.clone();
+        let roles = state.attr("roles").clone();
+        merge_backend_view(&mut state, &created.key, backend.kind());
+        // The configured roles are what was planned; the backend's echo may list them in
+        // another form (or add project roles), which the next refresh reconciles.
+        state.set_attr("roles", roles);
+        state.set_attr("secret", Value::from(created.secret.expose()));
+        if state.attr("created_at").is_unknown() {
+            state.set_attr("created_at", Value::from(now_rfc3339()));
+        }
+        let expires = expiry(state.attr("created_at"), state.attr("rotate_after"))
+            .map(format_time)
+            .unwrap_or(Value::Null);
+        state.set_attr("expires_at", expires);
+        resolve_unknowns(&mut state);
+        ApplyResponse {
+            identity: identity_of(&state),
+            state,
+            ..Default::default()
+        }
+    }
+
+    async fn update(&self, backend: &dyn Backend, prior: &Value, planned: &Value) -> ApplyResponse {
+        let changed = |name: &str| !prior.attr(name).equivalent(planned.attr(name));
+        let update = ApiKeyUpdate {
+            name: changed("name")
+                .then(|| planned.attr("name").as_str().map(str::to_string))
+                .flatten(),
+            roles: changed("roles").then(|| string_vec(planned.attr("roles"))),
+        };
+        if update.name.is_some() || update.roles.is_some() {
+            let org = prior.attr("org_id").as_str().unwrap_or_default();
+            let id = prior.attr("id").as_str().unwrap_or_default();
+            tracing::debug!(backend = backend.kind().name(), id, "updating API key");
+            if let Err(e) = backend.update_api_key(org, id, &update).await {
+                return ApplyResponse {
+                    state: prior.clone(),
+                    identity: identity_of(prior),
+                    diagnostics: backend_diagnostic(
+                        "Unable to update API key",
+                        &e,
+                        attribute_of_field,
+                    ),
+                    ..Default::default()
+                };
+            }
+        }
+        let mut state = planned.clone();
+        resolve_unknowns(&mut state);
+        ApplyResponse {
+            identity: identity_of(&state),
+            state,
+            ..Default::default()
+        }
+    }
+
+    async fn delete(&self, backend: &dyn Backend, prior: &Value) -> ApplyResponse {
+        let org = prior.attr("org_id").as_str().unwrap_or_default();
+        let id = prior.attr("id").as_str().unwrap_or_default();
+        tracing::debug!(backend = backend.kind().name(), id, "deleting API key");
+        match backend.delete_api_key(org, id).await {
+            Ok(()) => ApplyResponse::default(),
+            Err(e) => ApplyResponse {
+                state: prior.clone(),
+                identity: identity_of(prior),
+                diagnostics: backend_diagnostic("Unable to delete API key", &e, |_| None),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+fn string_vec(v: &Value) -> Vec<String> {
+    v.strings()
+        .map(|s| s.into_iter().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Parses an import ID for `kind`; the error shows the expected form.
+fn parse_import_id(kind: BackendKind, id: &str) -> Result<(Option<String>, String), String> {
+    match kind {
+        BackendKind::Atlas => match id.split_once('/') {
+            Some((org, key)) if is_hex24(org) && is_hex24(key) => {
+                Ok((Some(org.to_string()), key.to_string()))
+            }
+            _ => Err(format!(
+                "{id:?} is not an Atlas API key import ID. Expected \"<org_id>/<id>\": the organization's 24-hex id and the key's 24-hex id, separated by a slash."
+            )),
+        },
+        _ if !id.trim().is_empty() && !id.contains('/') => Ok((None, id.to_string())),
+        _ => Err(format!(
+            "{id:?} is not a {} API key import ID. Expected \"<id>\": the key's id.",
+            kind.name()
+        )),
+    }
+}
+
+#[async_trait::async_trait]
+impl Resource for ApiKeyResource {
+    fn type_name(&self) -> &'static str {
+        "keysmith_api_key"
+    }
+
+    fn schema(&self) -> Schema {
+        schema()
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(identity_schema())
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        validate_config(config)
+    }
+
+    async fn plan(&self, req: PlanRequest) -> PlanResponse {
+        if req.proposed.is_null() {
+            return PlanResponse::default();
+        }
+        let backend = match self.state.backend() {
+            Ok(b) => b,
+            Err(diagnostics) => {
+                return PlanResponse {
+                    diagnostics,
+                    ..Default::default()
+                }
+            }
+        };
+        let kind = backend.kind();
+        let mut diagnostics = validate_for_backend(kind, &req.config);
+        diagnostics.extend(validate_config(&req.config));
+        if diagnostics.has_errors() {
+            return PlanResponse {
+                diagnostics,
+                ..Default::default()
+            };
+        }
+        let Some(rules) = rules(kind) else {
+            return PlanResponse {
+                diagnostics,
+                ..Default::default()
+            };
+        };
+        if req.prior.is_null() {
+            return PlanResponse {
+                planned: self.plan_create(kind, req.proposed),
+                diagnostics,
+                ..Default::default()
+            };
+        }
+
+        // Update: the proposal already carries prior values for computed attributes.
+        let prior = &req.prior;
+        let mut planned = req.proposed;
+        let replace_inputs: Vec<&str> = INPUTS
+            .iter()
+            .copied()
+            .filter(|n| !rules.in_place.contains(n))
+            .collect();
+        let mut requires_replace: Vec<AttributePath> = replace_inputs
+            .iter()
+            .map(|n| AttributePath::attr(n))
+            .collect();
+        let mut replace = replace_inputs
+            .iter()
+            .any(|n| !prior.attr(n).equivalent(planned.attr(n)));
+
+        // Scheduled rotation: the key expires at created_at + rotate_after.
+        match planned.attr("rotate_after") {
+            Value::Null => planned.set_attr("expires_at", Value::Null),
+            Value::Unknown => planned.set_attr("expires_at", Value::Unknown),
+            rotate_after => match expiry(prior.attr("created_at"), rotate_after) {
+                Some(expires) if expires <= OffsetDateTime::now_utc() => {
+                    // An unknown expiry differs from the prior one, so Terraform replaces.
+                    planned.set_attr("expires_at", Value::Unknown);
+                    requires_replace.push(AttributePath::attr("expires_at"));
+                    replace = true;
+                }
+                Some(expires) => planned.set_attr("expires_at", format_time(expires)),
+                None => planned.set_attr("expires_at", Value::Null),
+            },
+        }
+        if replace {
+            // The new key's computed values are known only after it is created.
+            planned = self.plan_create(kind, planned);
+        }
+        PlanResponse {
+            planned_identity: if replace {
+                None
+            } else {
+                req.prior_identity.or_else(|| identity_of(prior))
+            },
+            planned,
+            requires_replace,
+            diagnostics,
+            planned_private: req.prior_private,
+        }
+    }
+
+    async fn apply(&self, req: ApplyRequest) -> ApplyResponse {
+        let backend = match self.state.backend() {
+            Ok(b) => b,
+            Err(diagnostics) => {
+                return ApplyResponse {
+                    state: req.prior,
+                    diagnostics,
+                    ..Default::default()
+                }
+            }
+        };
+        if req.planned.is_null() {
+            self.delete(backend.as_ref(), &req.prior).await
+        } else if req.prior.is_null() {
+            self.create(backend.as_ref(), &req.planned).await
+        } else {
+            self.update(backend.as_ref(), &req.prior, &req.planned)
+                .await
+        }
+    }
+
+    async fn read(&self, req: ReadRequest) -> ReadResponse {
+        let backend = match self.state.backend() {
+            Ok(b) => b,
+            Err(diagnostics) => {
+                return ReadResponse {
+                    state: req.state,
+                    diagnostics,
+                    ..Default::default()
+                }
+            }
+        };
+        let org = req
+            .state
+            .attr("org_id")
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let id = req
+            .state
+            .attr("id")
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match backend.get_api_key(&org, &id).await {
+            Ok(key) => {
+                let mut state = req.state;
+                merge_backend_view(&mut state, &key, backend.kind());
+                ReadResponse {
+                    identity: identity_of(&state),
+                    state,
+                    private: req.private,
+                    ..Default::default()
+                }
+            }
+            Err(e) if e.is_not_found() => {
+                tracing::warn!(id, "API key no longer exists; removing it from state");
+                ReadResponse::default()
+            }
+            Err(e) => ReadResponse {
+                identity: identity_of(&req.state),
+                state: req.state,
+                private: req.private,
+                diagnostics: backend_diagnostic("Unable to read API key", &e, |_| None),
+            },
+        }
+    }
+
+    async fn import(&self, req: ImportRequest) -> ImportResponse {
+        let kind = match self.state.backend() {
+            Ok(b) => b.kind(),
+            Err(diagnostics) => {
+                return ImportResponse {
+                    diagnostics,
+                    ..Default::default()
+                }
+            }
+        };
+        if kind == BackendKind::Traceloop {
+            return ImportResponse {
+                diagnostics: validate_for_backend(kind, &Value::Null),
+                ..Default::default()
+            };
+        }
+        let parsed = match &req.identity {
+            Some(identity) if req.id.is_empty() => {
+                let org = identity.attr("org_id").as_str().map(str::to_string);
+                let id = identity.attr("id").as_str().unwrap_or_default().to_string();
+                match (kind, org) {
+                    (BackendKind::Atlas, Some(org)) => {
+                        parse_import_id(kind, &format!("{org}/{id}"))
+                    }
+                    (BackendKind::Atlas, None) => Err(
+                        "Importing an Atlas API key by identity needs both `org_id` and `id`."
+                            .to_string(),
+                    ),
+                    (_, org) => parse_import_id(kind, &id).map(|(_, id)| (org, id)),
+                }
+            }
+            _ => parse_import_id(kind, &req.id),
+        };
+        let (org_id, id) = match parsed {
+            Ok(p) => p,
+            Err(detail) => {
+                return ImportResponse {
+                    diagnostics: Diagnostics::error("Invalid import ID", detail),
+                    ..Default::default()
+                }
+            }
+        };
+        let state = Value::object([
+            ("id", Value::from(id)),
+            ("org_id", Value::opt_string(org_id)),
+            ("created_at", Value::from(now_rfc3339())),
+        ]);
+        let mut full = empty_state();
+        if let (Value::Object(dst), Value::Object(src)) = (&mut full, state) {
+            dst.extend(src);
+        }
+        ImportResponse {
+            identity: identity_of(&full),
+            state: full,
+            ..Default::default()
+        }
+    }
+}
+
+/// An object of the schema's type with every attribute null.
+fn empty_state() -> Value {
+    let names: Vec<String> = schema()
+        .block
+        .attributes
+        .iter()
+        .map(|a| a.name.clone())
+        .collect();
+    Value::object(names.iter().map(|n| (n.as_str(), Value::Null)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_ids_show_the_expected_form() {
+        let org = "5f1a2b3c4d5e6f7081920a1b";
+        let key = "6a1a2b3c4d5e6f7081920a1b";
+        assert_eq!(
+            parse_import_id(BackendKind::Atlas, &format!("{org}/{key}")),
+            Ok((Some(org.to_string()), key.to_string()))
+        );
+        for bad in [key, "x/y", "", &format!("{org}-{key}")] {
+            let err = parse_import_id(BackendKind::Atlas, bad).unwrap_err();
+            assert!(err.contains("<org_id>/<id>"), "{err}");
+        }
+        assert!(parse_import_id(BackendKind::Env0, "abc").is_ok());
+        assert!(parse_import_id(BackendKind::Env0, "a/b").is_err());
+    }
+
+    #[test]
+    fn attributes_that_do_not_apply_are_named() {
+        let config = Value::object([
+            ("name", Value::from("k")),
+            ("org_id", Value::from("5f1a2b3c4d5e6f7081920a1b")),
+            ("roles", Value::string_set(["ORG_MEMBER"])),
+            ("org_name", Value::from("acme")),
+        ]);
+        let diags = validate_for_backend(BackendKind::Atlas, &config);
+        assert_eq!(diags.0.len(), 1);
+        assert_eq!(diags.0[0].attribute, Some(AttributePath::attr("org_name")));
+        assert!(diags.0[0].detail.contains("atlas"));
+    }
+
+    #[test]
+    fn atlas_roles_and_org_id_are_checked() {
+        let config = Value::object([
+            ("name", Value::from("k")),
+            ("org_id", Value::from("nothex")),
+            ("roles", Value::string_set(["ORG_MEMBER", "GROUP_OWNER"])),
+        ]);
+        let diags = validate_for_backend(BackendKind::Atlas, &config);
+        let paths: Vec<_> = diags.0.iter().filter_map(|d| d.attribute.clone()).collect();
+        assert!(paths.contains(&AttributePath::attr("org_id")));
+        assert!(paths.contains(&AttributePath::attr("roles")));
+    }
+
+    #[test]
+    fn traceloop_is_refused_with_the_spec_message() {
+        let diags = validate_for_backend(BackendKind::Traceloop, &Value::Null);
+        assert!(diags.0[0]
+            .detail
+            .contains("use keysmith_org.environment_keys"));
+    }
+
+    #[test]
+    fn expiry_is_created_plus_rotate_after() {
+        let t = expiry(&Value::from("2026-01-01T00:00:00Z"), &Value::from("720h")).unwrap();
+        assert_eq!(format_time(t), Value::from("2026-01-31T00:00:00Z"));
+        assert!(expiry(&Value::Null, &Value::from("1h")).is_none());
+    }
+}

@@ -1,0 +1,49 @@
+//! Resources and data sources: the only code that knows both Terraform (values, plans,
+//! diagnostics) and the [`crate::backend::Backend`] trait.
+//!
+//! Every resource file has the same shape: the schema function, the per-backend rules,
+//! then plan, create, read, update, delete and import in lifecycle order.
+
+pub mod api_key;
+
+use std::sync::Arc;
+
+use crate::backend::BackendError;
+use crate::codec::AttributePath;
+use crate::framework::{Diagnostics, Resource};
+use crate::provider::ProviderState;
+
+/// Every managed resource type of the provider.
+pub fn all(state: Arc<ProviderState>) -> Vec<Arc<dyn Resource>> {
+    vec![Arc::new(api_key::ApiKeyResource::new(state))]
+}
+
+/// Turns a backend error into a diagnostic: the one place where this happens.
+///
+/// `summary` says what failed ("Unable to create API key"); `field_to_attribute` maps the
+/// vendor's field name (when the vendor names one) to the attribute at fault.
+pub(crate) fn backend_diagnostic(
+    summary: &str,
+    err: &BackendError,
+    field_to_attribute: impl Fn(&str) -> Option<&'static str>,
+) -> Diagnostics {
+    let detail = match err {
+        BackendError::RateLimited { .. } => format!(
+            "{err}. Retry later, or lower Terraform's -parallelism; `max_retries` in the provider block sets how often keysmith retries."
+        ),
+        BackendError::Unauthenticated { .. } => {
+            format!("{err}. Check the credentials of the provider block.")
+        }
+        _ => err.to_string(),
+    };
+    let attribute = match err {
+        BackendError::Invalid {
+            field: Some(field), ..
+        } => field_to_attribute(field).map(AttributePath::attr),
+        _ => None,
+    };
+    match attribute {
+        Some(path) => Diagnostics::attribute_error(path, summary, detail),
+        None => Diagnostics::error(summary, detail),
+    }
+}
