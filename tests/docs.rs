@@ -1,0 +1,222 @@
+//! The registry documentation in `docs/` is generated from the schema descriptions and the
+//! files in `examples/`; this test fails when it is stale.
+//!
+//! Regenerate with `make docs` (`KEYSMITH_UPDATE_DOCS=1 cargo test --test docs`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use keysmith::codec::{Attribute, Block, NestedBlock, Nesting, Type};
+use keysmith::framework::Provider;
+use keysmith::provider::{KeysmithProvider, PROVIDER_NAME};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn type_name(ty: &Type) -> String {
+    match ty {
+        Type::String => "String".into(),
+        Type::Number => "Number".into(),
+        Type::Bool => "Boolean".into(),
+        Type::Dynamic => "Dynamic".into(),
+        Type::List(t) => format!("List of {}", type_name(t)),
+        Type::Set(t) => format!("Set of {}", type_name(t)),
+        Type::Map(t) => format!("Map of {}", type_name(t)),
+        Type::Object(_) => "Object".into(),
+        Type::Tuple(_) => "Tuple".into(),
+    }
+}
+
+fn attribute_line(a: &Attribute) -> String {
+    let mut kind = type_name(&a.ty);
+    if a.sensitive {
+        kind.push_str(", Sensitive");
+    }
+    if a.deprecated {
+        kind.push_str(", Deprecated");
+    }
+    format!("- `{}` ({kind}) {}\n", a.name, a.description)
+}
+
+fn block_line(b: &NestedBlock) -> String {
+    let kind = match b.nesting {
+        Nesting::Single | Nesting::Group => "Block",
+        Nesting::List => "Block List",
+        Nesting::Set => "Block Set",
+        Nesting::Map => "Block Map",
+    };
+    let max = if b.max_items > 0 {
+        format!(", Max: {}", b.max_items)
+    } else {
+        String::new()
+    };
+    format!(
+        "- `{0}` ({kind}{max}) {1} (see [below for nested schema](#nestedblock--{0}))\n",
+        b.type_name,
+        first_sentence(&b.block.description)
+    )
+}
+
+fn first_sentence(text: &str) -> &str {
+    text.split_inclusive(". ").next().unwrap_or(text).trim()
+}
+
+/// The Required / Optional / Read-Only sections of a block, then its nested blocks.
+fn schema_sections(block: &Block, out: &mut String, prefix: &str) {
+    let required: Vec<_> = block.attributes.iter().filter(|a| a.required).collect();
+    let optional: Vec<_> = block.attributes.iter().filter(|a| a.optional).collect();
+    let read_only: Vec<_> = block
+        .attributes
+        .iter()
+        .filter(|a| a.computed && !a.optional && !a.required)
+        .collect();
+    let sections = [
+        (
+            "Required",
+            required
+                .iter()
+                .map(|a| attribute_line(a))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "Optional",
+            optional
+                .iter()
+                .map(|a| attribute_line(a))
+                .chain(block.blocks.iter().map(block_line))
+                .collect(),
+        ),
+        (
+            "Read-Only",
+            read_only.iter().map(|a| attribute_line(a)).collect(),
+        ),
+    ];
+    for (title, lines) in sections {
+        if lines.is_empty() {
+            continue;
+        }
+        let _ = write!(out, "\n### {title}\n\n");
+        for line in lines {
+            out.push_str(&line);
+        }
+    }
+    for nested in &block.blocks {
+        let _ = write!(
+            out,
+            "\n<a id=\"nestedblock--{prefix}{0}\"></a>\n### Nested Schema for `{prefix}{0}`\n\n{1}\n",
+            nested.type_name, nested.block.description
+        );
+        schema_sections(
+            &nested.block,
+            out,
+            &format!("{prefix}{}.", nested.type_name),
+        );
+    }
+}
+
+fn example(path: &Path, lang: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(format!("```{lang}\n{}\n```\n", text.trim_end()))
+}
+
+fn front_matter(title: &str, description: &str) -> String {
+    let indented: Vec<String> = description.lines().map(|l| format!("  {l}")).collect();
+    format!(
+        "---\npage_title: \"{title}\"\nsubcategory: \"\"\ndescription: |-\n{}\n---\n",
+        indented.join("\n")
+    )
+}
+
+fn render_provider(provider: &KeysmithProvider) -> String {
+    let schema = provider.schema();
+    let mut out = front_matter(
+        &format!("{PROVIDER_NAME} Provider"),
+        first_sentence(&schema.block.description),
+    );
+    let _ = write!(
+        out,
+        "\n# {PROVIDER_NAME} Provider\n\n{}\n",
+        schema.block.description
+    );
+    if let Some(ex) = example(&root().join("examples/provider/provider.tf"), "terraform") {
+        let _ = write!(out, "\n## Example Usage\n\n{ex}");
+    }
+    out.push_str(
+        "\n<!-- schema generated from the provider's own schema descriptions -->\n## Schema\n",
+    );
+    schema_sections(&schema.block, &mut out, "");
+    out
+}
+
+fn render_resource(type_name: &str, block: &Block) -> String {
+    let dir = root().join("examples/resources").join(type_name);
+    let mut out = front_matter(
+        &format!("{type_name} Resource - {PROVIDER_NAME}"),
+        first_sentence(&block.description),
+    );
+    let _ = write!(out, "\n# {type_name} (Resource)\n\n{}\n", block.description);
+    if let Some(ex) = example(&dir.join("resource.tf"), "terraform") {
+        let _ = write!(out, "\n## Example Usage\n\n{ex}");
+    }
+    out.push_str(
+        "\n<!-- schema generated from the provider's own schema descriptions -->\n## Schema\n",
+    );
+    schema_sections(block, &mut out, "");
+    let import_sh = example(&dir.join("import.sh"), "shell");
+    let import_tf = example(&dir.join("import-by-string-id.tf"), "terraform");
+    if import_sh.is_some() || import_tf.is_some() {
+        out.push_str("\n## Import\n\nImport is supported using the following syntax:\n");
+        if let Some(tf) = import_tf {
+            let _ = write!(
+                out,
+                "\nIn Terraform v1.5.0 and later, use an `import` block:\n\n{tf}"
+            );
+        }
+        if let Some(sh) = import_sh {
+            let _ = write!(out, "\nThe `terraform import` command:\n\n{sh}");
+        }
+    }
+    out
+}
+
+/// Every generated page: path under `docs/` → content.
+fn pages() -> Vec<(PathBuf, String)> {
+    let provider = KeysmithProvider::new();
+    let mut pages = vec![(PathBuf::from("index.md"), render_provider(&provider))];
+    for r in provider.resources() {
+        let short = r
+            .type_name()
+            .trim_start_matches(&format!("{PROVIDER_NAME}_"))
+            .to_string();
+        pages.push((
+            PathBuf::from("resources").join(format!("{short}.md")),
+            render_resource(r.type_name(), &r.schema().block),
+        ));
+    }
+    pages
+}
+
+#[test]
+fn docs_are_up_to_date() {
+    let update = std::env::var_os("KEYSMITH_UPDATE_DOCS").is_some();
+    let docs = root().join("docs");
+    let mut stale = Vec::new();
+    for (path, content) in pages() {
+        let file = docs.join(&path);
+        let current = std::fs::read_to_string(&file).unwrap_or_default();
+        if current != content {
+            if update {
+                std::fs::create_dir_all(file.parent().expect("docs path has a parent"))
+                    .expect("create docs dir");
+                std::fs::write(&file, content).expect("write docs page");
+            } else {
+                stale.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "docs/ is stale for {stale:?}: run `make docs` and commit the result"
+    );
+}
