@@ -93,6 +93,83 @@ pub struct ApiKeyUpdate {
     pub roles: Option<Vec<String>>,
 }
 
+/// What a new organization should be. Each backend uses the fields it knows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewOrg {
+    /// The organization's name (Traceloop `org_name`, env0 and Atlas `name`).
+    pub name: String,
+    /// env0 `description`.
+    pub description: Option<String>,
+    /// env0 `photoUrl`.
+    pub photo_url: Option<String>,
+    /// Traceloop `envs`: environment slugs to create instead of the defaults.
+    pub environments: Option<Vec<String>>,
+    /// Traceloop `retention_hours` (1–720).
+    pub retention_hours: Option<i64>,
+    /// Atlas `orgOwnerId`: the user who becomes Org Owner.
+    pub owner_id: Option<String>,
+}
+
+/// env0's organization policies, as the API reports them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrgPolicies {
+    /// `maxTtl`.
+    pub max_ttl: Option<String>,
+    /// `defaultTtl`.
+    pub default_ttl: Option<String>,
+    /// `projectCustomFlowsPolicy`.
+    pub project_custom_flows_policy: Option<String>,
+    /// `doNotReportSkippedStatusChecks`.
+    pub do_not_report_skipped_status_checks: Option<bool>,
+    /// `doNotConsiderMergeCommitsForPrPlans`.
+    pub do_not_consider_merge_commits_for_pr_plans: Option<bool>,
+    /// `enableOidc`.
+    pub enable_oidc: Option<bool>,
+    /// `enforcePrCommenterPermissions`.
+    pub enforce_pr_commenter_permissions: Option<bool>,
+    /// `allowEnv0Secrets`.
+    pub allow_env0_secrets: Option<bool>,
+    /// `requireApprovalForPrApplies`.
+    pub require_approval_for_pr_applies: Option<bool>,
+}
+
+/// An organization as the backend reports it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Org {
+    /// The backend's id.
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// env0 `description`.
+    pub description: Option<String>,
+    /// env0 `photoUrl`.
+    pub photo_url: Option<String>,
+    /// env0 `mode` (`paying`, `trial`, `free`).
+    pub mode: Option<String>,
+    /// env0 `createdBy`.
+    pub created_by: Option<String>,
+    /// Creation time, RFC 3339, where reported.
+    pub created_at: Option<String>,
+    /// env0 policies.
+    pub policies: Option<OrgPolicies>,
+}
+
+/// An organization just created, with the one-time secrets that came with it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreatedOrg {
+    /// The organization.
+    pub org: Org,
+    /// Traceloop: environment slug → its API key, shown only in the create response.
+    pub environment_keys: BTreeMap<String, Secret>,
+}
+
+/// A change to an existing organization (only Atlas can rename in place).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrgUpdate {
+    /// The new name.
+    pub name: String,
+}
+
 /// The operations resources need from a vendor. Every method that a backend cannot do
 /// returns [`BackendError::NotSupported`] by default.
 #[async_trait::async_trait]
@@ -142,5 +219,36 @@ pub trait Backend: Send + Sync + Debug + 'static {
             self.kind(),
             "deleting API keys",
         ))
+    }
+    /// Creates an organization.
+    async fn create_org(&self, new: &NewOrg) -> Result<CreatedOrg, BackendError> {
+        let _ = new;
+        Err(BackendError::not_supported(self.kind(), "creating organizations"))
+    }
+
+    /// Reads one organization; [`BackendError::NotFound`] when it no longer exists.
+    async fn get_org(&self, id: &str) -> Result<Org, BackendError> {
+        let _ = id;
+        Err(BackendError::not_supported(self.kind(), "reading organizations"))
+    }
+
+    /// Finds the one organization with this exact name visible to the caller;
+    /// [`BackendError::NotFound`] when there is none, [`BackendError::Invalid`] when
+    /// several share it.
+    async fn find_org_by_name(&self, name: &str) -> Result<Org, BackendError> {
+        let _ = name;
+        Err(BackendError::not_supported(self.kind(), "looking up organizations"))
+    }
+
+    /// Changes an organization in place.
+    async fn update_org(&self, id: &str, update: &OrgUpdate) -> Result<Org, BackendError> {
+        let _ = (id, update);
+        Err(BackendError::not_supported(self.kind(), "updating organizations"))
+    }
+
+    /// Deletes an organization; one already gone is not an error.
+    async fn delete_org(&self, id: &str) -> Result<(), BackendError> {
+        let _ = id;
+        Err(BackendError::not_supported(self.kind(), "deleting organizations"))
     }
 }
