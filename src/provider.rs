@@ -414,7 +414,7 @@ impl Provider for KeysmithProvider {
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        Vec::new()
+        resources::data_sources(self.state.clone())
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {

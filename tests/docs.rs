@@ -149,14 +149,37 @@ fn render_provider(provider: &KeysmithProvider) -> String {
     out
 }
 
-fn render_resource(type_name: &str, block: &Block) -> String {
-    let dir = root().join("examples/resources").join(type_name);
+/// A resource or data source page.
+struct Kind {
+    /// `Resource` or `Data Source`.
+    title: &'static str,
+    /// `resources` or `data-sources` (under examples/ and docs/).
+    dir: &'static str,
+    /// `resource.tf` or `data-source.tf`.
+    example: &'static str,
+}
+
+const RESOURCE: Kind = Kind {
+    title: "Resource",
+    dir: "resources",
+    example: "resource.tf",
+};
+
+const DATA_SOURCE: Kind = Kind {
+    title: "Data Source",
+    dir: "data-sources",
+    example: "data-source.tf",
+};
+
+fn render_page(kind: &Kind, type_name: &str, block: &Block) -> String {
+    let dir = root().join("examples").join(kind.dir).join(type_name);
+    let title = kind.title;
     let mut out = front_matter(
-        &format!("{type_name} Resource - {PROVIDER_NAME}"),
+        &format!("{type_name} {title} - {PROVIDER_NAME}"),
         first_sentence(&block.description),
     );
-    let _ = write!(out, "\n# {type_name} (Resource)\n\n{}\n", block.description);
-    if let Some(ex) = example(&dir.join("resource.tf"), "terraform") {
+    let _ = write!(out, "\n# {type_name} ({title})\n\n{}\n", block.description);
+    if let Some(ex) = example(&dir.join(kind.example), "terraform") {
         let _ = write!(out, "\n## Example Usage\n\n{ex}");
     }
     out.push_str(
@@ -184,14 +207,19 @@ fn render_resource(type_name: &str, block: &Block) -> String {
 fn pages() -> Vec<(PathBuf, String)> {
     let provider = KeysmithProvider::new();
     let mut pages = vec![(PathBuf::from("index.md"), render_provider(&provider))];
-    for r in provider.resources() {
-        let short = r
-            .type_name()
-            .trim_start_matches(&format!("{PROVIDER_NAME}_"))
-            .to_string();
+    let resources = provider
+        .resources()
+        .into_iter()
+        .map(|r| (&RESOURCE, r.type_name(), r.schema()));
+    let data_sources = provider
+        .data_sources()
+        .into_iter()
+        .map(|d| (&DATA_SOURCE, d.type_name(), d.schema()));
+    for (kind, type_name, schema) in resources.chain(data_sources) {
+        let short = type_name.trim_start_matches(&format!("{PROVIDER_NAME}_"));
         pages.push((
-            PathBuf::from("resources").join(format!("{short}.md")),
-            render_resource(r.type_name(), &r.schema().block),
+            PathBuf::from(kind.dir).join(format!("{short}.md")),
+            render_page(kind, type_name, &schema.block),
         ));
     }
     pages

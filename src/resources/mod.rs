@@ -5,17 +5,31 @@
 //! then plan, create, read, update, delete and import in lifecycle order.
 
 pub mod api_key;
+pub mod api_keys_data_source;
+pub mod org;
+pub mod org_data_source;
 
 use std::sync::Arc;
 
 use crate::backend::BackendError;
 use crate::codec::AttributePath;
-use crate::framework::{Diagnostics, Resource};
+use crate::framework::{DataSource, Diagnostics, Resource};
 use crate::provider::ProviderState;
 
 /// Every managed resource type of the provider.
 pub fn all(state: Arc<ProviderState>) -> Vec<Arc<dyn Resource>> {
-    vec![Arc::new(api_key::ApiKeyResource::new(state))]
+    vec![
+        Arc::new(api_key::ApiKeyResource::new(state.clone())),
+        Arc::new(org::OrgResource::new(state)),
+    ]
+}
+
+/// Every data source type of the provider.
+pub fn data_sources(state: Arc<ProviderState>) -> Vec<Arc<dyn DataSource>> {
+    vec![
+        Arc::new(org_data_source::OrgDataSource::new(state.clone())),
+        Arc::new(api_keys_data_source::ApiKeysDataSource::new(state)),
+    ]
 }
 
 /// Turns a backend error into a diagnostic: the one place where this happens.

@@ -1,0 +1,184 @@
+//! `data "keysmith_api_keys"`: the API keys of an organization, never with their secrets.
+
+use std::sync::Arc;
+
+use crate::backend::{ApiKey, Backend, BackendKind};
+use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
+use crate::framework::{DataSource, Diagnostics};
+use crate::provider::ProviderState;
+
+use super::backend_diagnostic;
+
+fn key_type() -> Type {
+    Type::object([
+        ("id", Type::String),
+        ("name", Type::String),
+        ("public_key", Type::String),
+        ("preview", Type::String),
+        ("created_at", Type::String),
+        ("roles", Type::set(Type::String)),
+    ])
+}
+
+fn schema() -> Schema {
+    let block = Block::new(
+        "Lists the API keys of an organization on the configured backend (Atlas, Braintrust or env0). Secrets are never listed: backends show them only once, at create.",
+    )
+    .attribute(
+        Attribute::new("org_id", Type::String)
+            .optional()
+            .computed()
+            .description("The organization. Atlas: required (24-hex id). env0: defaults to the provider's `organization_id`. Braintrust: resolved from `org_name` when unset."),
+    )
+    .attribute(
+        Attribute::new("org_name", Type::String)
+            .optional()
+            .description("Braintrust only: the organization by name (defaults to the provider's `org_name`)."),
+    )
+    .attribute(
+        Attribute::new("name_prefix", Type::String)
+            .optional()
+            .description("Only keys whose name starts with this prefix."),
+    )
+    .attribute(
+        Attribute::new("keys", Type::list(key_type()))
+            .computed()
+            .description("The keys: `id`, `name`, `public_key` (Atlas, env0), `preview` (Braintrust), `created_at` and `roles`."),
+    );
+    Schema::new(0, block)
+}
+
+fn key_value(k: &ApiKey) -> Value {
+    Value::object([
+        ("id", Value::from(k.id.as_str())),
+        ("name", Value::from(k.name.as_str())),
+        ("public_key", Value::opt_string(k.public_key.clone())),
+        ("preview", Value::opt_string(k.preview.clone())),
+        ("created_at", Value::opt_string(k.created_at.clone())),
+        ("roles", Value::string_set(k.roles.iter().cloned())),
+    ])
+}
+
+/// The `keysmith_api_keys` data source.
+#[derive(Debug)]
+pub struct ApiKeysDataSource {
+    state: Arc<ProviderState>,
+}
+
+impl ApiKeysDataSource {
+    /// The data source, sharing the provider's configured backend.
+    pub fn new(state: Arc<ProviderState>) -> Self {
+        ApiKeysDataSource { state }
+    }
+
+    /// The organization whose keys to list.
+    async fn org_id(&self, backend: &dyn Backend, config: &Value) -> Result<String, Diagnostics> {
+        if let Some(id) = config.attr("org_id").as_str() {
+            return Ok(id.to_string());
+        }
+        let kind = backend.kind();
+        let default = self.state.defaults().org;
+        match kind {
+            BackendKind::Braintrust => {
+                let Some(name) = config
+                    .attr("org_name")
+                    .as_str()
+                    .map(str::to_string)
+                    .or(default)
+                else {
+                    return Err(Diagnostics::attribute_error(
+                        AttributePath::attr("org_name"),
+                        "Missing organization",
+                        "Set `org_id` or `org_name`, or `org_name` in the provider's braintrust block.",
+                    ));
+                };
+                backend
+                    .find_org_by_name(&name)
+                    .await
+                    .map(|org| org.id)
+                    .map_err(|e| {
+                        backend_diagnostic("Unable to find organization", &e, |_| Some("org_name"))
+                    })
+            }
+            BackendKind::Env0 => default.ok_or_else(|| {
+                Diagnostics::attribute_error(
+                    AttributePath::attr("org_id"),
+                    "Missing organization",
+                    "Set `org_id`, or `organization_id` in the provider's env0 block.",
+                )
+            }),
+            _ => Err(Diagnostics::attribute_error(
+                AttributePath::attr("org_id"),
+                "Missing organization",
+                format!("The {} backend needs `org_id`.", kind.name()),
+            )),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DataSource for ApiKeysDataSource {
+    fn type_name(&self) -> &'static str {
+        "keysmith_api_keys"
+    }
+
+    fn schema(&self) -> Schema {
+        schema()
+    }
+
+    async fn read(&self, config: Value) -> (Value, Diagnostics) {
+        let backend = match self.state.backend() {
+            Ok(b) => b,
+            Err(d) => return (Value::Null, d),
+        };
+        let kind = backend.kind();
+        if kind == BackendKind::Traceloop {
+            return (
+                Value::Null,
+                Diagnostics::error(
+                    "Not supported by traceloop",
+                    "Traceloop has no API to list API keys; its keys come with the organization (keysmith_org.environment_keys).",
+                ),
+            );
+        }
+        if kind != BackendKind::Braintrust && !config.attr("org_name").is_null() {
+            return (
+                Value::Null,
+                Diagnostics::attribute_error(
+                    AttributePath::attr("org_name"),
+                    "Attribute not supported by this backend",
+                    format!(
+                        "`org_name` does not apply to the {} backend; use `org_id`.",
+                        kind.name()
+                    ),
+                ),
+            );
+        }
+        let org_id = match self.org_id(backend.as_ref(), &config).await {
+            Ok(id) => id,
+            Err(d) => return (Value::Null, d),
+        };
+        let keys = match backend.list_api_keys(&org_id).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                return (
+                    Value::Null,
+                    backend_diagnostic("Unable to list API keys", &e, |_| Some("org_id")),
+                )
+            }
+        };
+        let prefix = config.attr("name_prefix").as_str().unwrap_or_default();
+        let mut state = config.clone();
+        state.set_attr("org_id", Value::from(org_id));
+        state.set_attr(
+            "keys",
+            Value::List(
+                keys.iter()
+                    .filter(|k| k.name.starts_with(prefix))
+                    .map(key_value)
+                    .collect(),
+            ),
+        );
+        (state, Diagnostics::default())
+    }
+}

@@ -1,0 +1,800 @@
+//! `keysmith_org`: an organization on the configured backend.
+//!
+//! Backends differ most here: Atlas can create, read, rename and delete; env0 can create
+//! and read but neither change nor delete; Traceloop can only create (its response carries
+//! one API key per environment); Braintrust cannot create at all. What a backend cannot do
+//! is refused at plan, or on destroy done honestly with a warning.
+
+use std::sync::Arc;
+
+use crate::backend::{Backend, BackendKind, CreatedOrg, NewOrg, Org, OrgPolicies, OrgUpdate};
+use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
+use crate::framework::{
+    ApplyRequest, ApplyResponse, Diagnostics, IdentityAttribute, IdentitySchema, ImportRequest,
+    ImportResponse, PlanRequest, PlanResponse, ReadRequest, ReadResponse, Resource,
+};
+use crate::provider::ProviderState;
+
+use super::backend_diagnostic;
+
+/// The default Traceloop environments, created when `environments` is unset.
+pub const TRACELOOP_DEFAULT_ENVIRONMENTS: &[&str] = &["dev", "stg", "prd"];
+
+/// Inputs of the resource (what a user configures).
+const INPUTS: &[&str] = &[
+    "name",
+    "description",
+    "photo_url",
+    "environments",
+    "retention_hours",
+    "owner_id",
+];
+
+/// Computed attributes, filled from the backend.
+const COMPUTED: &[&str] = &[
+    "id",
+    "environment_keys",
+    "mode",
+    "created_by",
+    "created_at",
+    "policies",
+];
+
+// ---------------------------------------------------------------------------------------
+// Schema
+// ---------------------------------------------------------------------------------------
+
+fn policies_type() -> Type {
+    Type::object([
+        ("max_ttl", Type::String),
+        ("default_ttl", Type::String),
+        ("project_custom_flows_policy", Type::String),
+        ("do_not_report_skipped_status_checks", Type::Bool),
+        ("do_not_consider_merge_commits_for_pr_plans", Type::Bool),
+        ("enable_oidc", Type::Bool),
+        ("enforce_pr_commenter_permissions", Type::Bool),
+        ("allow_env0_secrets", Type::Bool),
+        ("require_approval_for_pr_applies", Type::Bool),
+    ])
+}
+
+pub(crate) fn schema() -> Schema {
+    let block = Block::new(
+        "An organization on the configured backend.\n\n\
+         * **atlas**: created, read, renamed in place and deleted.\n\
+         * **env0**: created and read; the API can neither change nor delete an organization, so changes are refused at plan and destroy only removes it from state.\n\
+         * **traceloop**: created only; the create response carries one API key per environment (`environment_keys`, sensitive). There is no read API, so refresh keeps state as it is.\n\
+         * **braintrust**: organizations cannot be created through the API; look one up with `data.keysmith_org`.",
+    )
+    .attribute(
+        Attribute::new("id", Type::String)
+            .computed()
+            .description("The backend's id: Traceloop `org_id`, env0 `id`, Atlas organization id."),
+    )
+    .attribute(
+        Attribute::new("name", Type::String)
+            .required()
+            .description("Name of the organization: Traceloop `org_name`, env0 `name`, Atlas `name` (renamed in place; letters, digits and `-_.(),:&@+'`, 1–64 characters)."),
+    )
+    .attribute(
+        Attribute::new("description", Type::String)
+            .optional()
+            .description("env0 only: the organization's description."),
+    )
+    .attribute(
+        Attribute::new("photo_url", Type::String)
+            .optional()
+            .description("env0 only: URL of the organization's picture (`photoUrl`)."),
+    )
+    .attribute(
+        Attribute::new("environments", Type::list(Type::String))
+            .optional()
+            .description(format!(
+                "Traceloop only: the environment slugs to create, replacing the defaults ({}) that apply when unset. Must not be empty.",
+                TRACELOOP_DEFAULT_ENVIRONMENTS.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+            )),
+    )
+    .attribute(
+        Attribute::new("retention_hours", Type::Number)
+            .optional()
+            .description("Traceloop only: data retention in hours, 1–720 (Traceloop's default is 720)."),
+    )
+    .attribute(
+        Attribute::new("owner_id", Type::String)
+            .optional()
+            .description("Atlas only: the user (24-hex id) who becomes Org Owner (`orgOwnerId`); Atlas requires it when the caller is an API key. Used at create only and not returned by reads, so it stays as configured (null after import)."),
+    )
+    .attribute(
+        Attribute::new("environment_keys", Type::map(Type::String))
+            .computed()
+            .sensitive()
+            .description("Traceloop only: environment slug → its API key, shown once by Traceloop at create and kept in state. Null elsewhere."),
+    )
+    .attribute(
+        Attribute::new("mode", Type::String)
+            .computed()
+            .description("env0 only: `paying`, `trial` or `free`."),
+    )
+    .attribute(
+        Attribute::new("created_by", Type::String)
+            .computed()
+            .description("env0 only: who created the organization (`createdBy`)."),
+    )
+    .attribute(
+        Attribute::new("created_at", Type::String)
+            .computed()
+            .description("Creation time (RFC 3339) where the backend reports it; null elsewhere."),
+    )
+    .attribute(
+        Attribute::new("policies", policies_type())
+            .computed()
+            .description("env0 only: the organization's policies (`max_ttl`, `default_ttl`, `project_custom_flows_policy`, `do_not_report_skipped_status_checks`, `do_not_consider_merge_commits_for_pr_plans`, `enable_oidc`, `enforce_pr_commenter_permissions`, `allow_env0_secrets`, `require_approval_for_pr_applies`)."),
+    );
+    Schema::new(0, block)
+}
+
+fn identity_schema() -> IdentitySchema {
+    IdentitySchema {
+        version: 0,
+        attributes: vec![IdentityAttribute {
+            name: "id".into(),
+            ty: Type::String,
+            required_for_import: true,
+            optional_for_import: false,
+            description: "The backend's id of the organization.".into(),
+        }],
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-backend rules
+// ---------------------------------------------------------------------------------------
+
+/// The inputs that apply to `kind`.
+fn applicable(kind: BackendKind) -> &'static [&'static str] {
+    match kind {
+        BackendKind::Atlas => &["name", "owner_id"],
+        BackendKind::Env0 => &["name", "description", "photo_url"],
+        BackendKind::Traceloop => &["name", "environments", "retention_hours"],
+        BackendKind::Braintrust => &["name"],
+    }
+}
+
+fn cannot_change_detail(kind: BackendKind) -> String {
+    format!(
+        "The {} API can neither change nor delete an organization, so keysmith will not replace it either: that would leave the old organization behind. To create a new organization deliberately, run `terraform state rm` on this resource, then apply; the old organization stays as it is.",
+        kind.name()
+    )
+}
+
+fn is_hex24(s: &str) -> bool {
+    s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn valid_atlas_name(name: &str) -> bool {
+    let len = name.chars().count();
+    (1..=64).contains(&len)
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_.(),:&@+'".contains(c))
+}
+
+/// Checks that need no backend: ValidateResourceConfig.
+fn validate_config(config: &Value) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    if let Some(name) = config.attr("name").as_str() {
+        if name.trim().is_empty() {
+            diags.push_attribute_error(
+                AttributePath::attr("name"),
+                "Invalid name",
+                "`name` must not be empty.",
+            );
+        }
+    }
+    if let Value::List(envs) = config.attr("environments") {
+        if envs.is_empty() {
+            diags.push_attribute_error(
+                AttributePath::attr("environments"),
+                "Invalid environments",
+                format!(
+                    "`environments` must list at least one environment slug; leave it unset for Traceloop's defaults ({}).",
+                    TRACELOOP_DEFAULT_ENVIRONMENTS.join(", ")
+                ),
+            );
+        }
+    }
+    if let Some(hours) = config.attr("retention_hours").as_f64() {
+        if !(1.0..=720.0).contains(&hours) || hours.fract() != 0.0 {
+            diags.push_attribute_error(
+                AttributePath::attr("retention_hours"),
+                "Invalid retention",
+                format!("`retention_hours` must be a whole number from 1 to 720, not {hours}."),
+            );
+        }
+    }
+    diags
+}
+
+/// Checks of the configuration against the configured backend (at plan).
+fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let allowed = applicable(kind);
+    for name in INPUTS.iter().filter(|n| !allowed.contains(n)) {
+        if !config.attr(name).is_null() {
+            diags.push_attribute_error(
+                AttributePath::attr(name),
+                "Attribute not supported by this backend",
+                format!(
+                    "`{name}` does not apply to the {} backend; remove it.",
+                    kind.name()
+                ),
+            );
+        }
+    }
+    if kind == BackendKind::Atlas {
+        if let Some(name) = config.attr("name").as_str() {
+            if !valid_atlas_name(name) {
+                diags.push_attribute_error(
+                    AttributePath::attr("name"),
+                    "Invalid organization name",
+                    format!("{name:?} is not a valid Atlas organization name: 1 to 64 letters, digits or -_.(),:&@+' characters."),
+                );
+            }
+        }
+        if let Some(owner) = config.attr("owner_id").as_str() {
+            if !is_hex24(owner) {
+                diags.push_attribute_error(
+                    AttributePath::attr("owner_id"),
+                    "Invalid owner id",
+                    format!("{owner:?} is not an Atlas user id (24 hexadecimal digits)."),
+                );
+            }
+        }
+    }
+    diags
+}
+
+// ---------------------------------------------------------------------------------------
+// Values
+// ---------------------------------------------------------------------------------------
+
+fn policies_value(p: &OrgPolicies) -> Value {
+    let s = |v: &Option<String>| Value::opt_string(v.clone());
+    let b = |v: Option<bool>| v.map(Value::from).unwrap_or(Value::Null);
+    Value::object([
+        ("max_ttl", s(&p.max_ttl)),
+        ("default_ttl", s(&p.default_ttl)),
+        (
+            "project_custom_flows_policy",
+            s(&p.project_custom_flows_policy),
+        ),
+        (
+            "do_not_report_skipped_status_checks",
+            b(p.do_not_report_skipped_status_checks),
+        ),
+        (
+            "do_not_consider_merge_commits_for_pr_plans",
+            b(p.do_not_consider_merge_commits_for_pr_plans),
+        ),
+        ("enable_oidc", b(p.enable_oidc)),
+        (
+            "enforce_pr_commenter_permissions",
+            b(p.enforce_pr_commenter_permissions),
+        ),
+        ("allow_env0_secrets", b(p.allow_env0_secrets)),
+        (
+            "require_approval_for_pr_applies",
+            b(p.require_approval_for_pr_applies),
+        ),
+    ])
+}
+
+/// Writes what the backend reports about an organization into `state`. Inputs the
+/// backend does not report (env0's description when absent, Atlas `owner_id`) keep their
+/// value.
+pub(crate) fn merge_backend_view(state: &mut Value, org: &Org, kind: BackendKind) {
+    state.set_attr("id", Value::from(org.id.as_str()));
+    state.set_attr("name", Value::from(org.name.as_str()));
+    if kind == BackendKind::Env0 {
+        if org.description.is_some() || state.attr("description").is_unknown() {
+            state.set_attr("description", Value::opt_string(org.description.clone()));
+        }
+        if org.photo_url.is_some() || state.attr("photo_url").is_unknown() {
+            state.set_attr("photo_url", Value::opt_string(org.photo_url.clone()));
+        }
+        state.set_attr("mode", Value::opt_string(org.mode.clone()));
+        state.set_attr("created_by", Value::opt_string(org.created_by.clone()));
+        state.set_attr(
+            "policies",
+            org.policies
+                .as_ref()
+                .map(policies_value)
+                .unwrap_or(Value::Null),
+        );
+    }
+    state.set_attr("created_at", Value::opt_string(org.created_at.clone()));
+}
+
+fn identity_of(state: &Value) -> Option<Value> {
+    Some(Value::object([("id", state.attr("id").clone())]))
+}
+
+/// Apply must return a wholly known object.
+fn resolve_unknowns(state: &mut Value) {
+    if let Value::Object(attrs) = state {
+        for v in attrs.values_mut() {
+            if v.is_unknown() {
+                *v = Value::Null;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The resource
+// ---------------------------------------------------------------------------------------
+
+/// The `keysmith_org` resource type.
+#[derive(Debug)]
+pub struct OrgResource {
+    state: Arc<ProviderState>,
+}
+
+impl OrgResource {
+    /// The resource, sharing the provider's configured backend.
+    pub fn new(state: Arc<ProviderState>) -> Self {
+        OrgResource { state }
+    }
+
+    fn plan_create(kind: BackendKind, mut planned: Value) -> Value {
+        for name in COMPUTED {
+            planned.set_attr(name, Value::Null);
+        }
+        planned.set_attr("id", Value::Unknown);
+        planned.set_attr("created_at", Value::Unknown);
+        match kind {
+            BackendKind::Traceloop => planned.set_attr("environment_keys", Value::Unknown),
+            BackendKind::Env0 => {
+                for name in ["mode", "created_by", "policies"] {
+                    planned.set_attr(name, Value::Unknown);
+                }
+            }
+            _ => {}
+        }
+        planned
+    }
+
+    async fn create(&self, backend: &dyn Backend, planned: &Value) -> ApplyResponse {
+        let text = |name: &str| planned.attr(name).as_str().map(str::to_string);
+        let new = NewOrg {
+            name: text("name").unwrap_or_default(),
+            description: text("description"),
+            photo_url: text("photo_url"),
+            environments: planned
+                .attr("environments")
+                .strings()
+                .map(|v| v.into_iter().map(str::to_string).collect()),
+            retention_hours: planned.attr("retention_hours").as_i64(),
+            owner_id: text("owner_id"),
+        };
+        tracing::debug!(backend = backend.kind().name(), "creating organization");
+        let CreatedOrg {
+            org,
+            environment_keys,
+        } = match backend.create_org(&new).await {
+            Ok(created) => created,
+            Err(e) => {
+                return ApplyResponse {
+                    diagnostics: backend_diagnostic(
+                        "Unable to create organization",
+                        &e,
+                        attribute_of_field,
+                    ),
+                    ..Default::default()
+                }
+            }
+        };
+        let mut state = planned.clone();
+        let name = state.attr("name").clone();
+        merge_backend_view(&mut state, &org, backend.kind());
+        // The planned name is known; a backend's normalised echo must not contradict it.
+        state.set_attr("name", name);
+        if backend.kind() == BackendKind::Traceloop {
+            state.set_attr(
+                "environment_keys",
+                Value::string_map(
+                    environment_keys
+                        .iter()
+                        .map(|(slug, key)| (slug.clone(), key.expose().to_string())),
+                ),
+            );
+        }
+        resolve_unknowns(&mut state);
+        ApplyResponse {
+            identity: identity_of(&state),
+            state,
+            ..Default::default()
+        }
+    }
+
+    async fn update(&self, backend: &dyn Backend, prior: &Value, planned: &Value) -> ApplyResponse {
+        let mut state = planned.clone();
+        if !prior.attr("name").equivalent(planned.attr("name")) {
+            let id = prior.attr("id").as_str().unwrap_or_default();
+            let update = OrgUpdate {
+                name: planned
+                    .attr("name")
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            };
+            tracing::debug!(backend = backend.kind().name(), id, "renaming organization");
+            match backend.update_org(id, &update).await {
+                Ok(org) => {
+                    let name = state.attr("name").clone();
+                    merge_backend_view(&mut state, &org, backend.kind());
+                    state.set_attr("name", name);
+                }
+                Err(e) => {
+                    return ApplyResponse {
+                        identity: identity_of(prior),
+                        state: prior.clone(),
+                        diagnostics: backend_diagnostic(
+                            "Unable to update organization",
+                            &e,
+                            attribute_of_field,
+                        ),
+                        ..Default::default()
+                    }
+                }
+            }
+        }
+        resolve_unknowns(&mut state);
+        ApplyResponse {
+            identity: identity_of(&state),
+            state,
+            ..Default::default()
+        }
+    }
+
+    async fn delete(&self, backend: &dyn Backend, prior: &Value) -> ApplyResponse {
+        let id = prior.attr("id").as_str().unwrap_or_default();
+        let kind = backend.kind();
+        if kind != BackendKind::Atlas {
+            let mut diagnostics = Diagnostics::default();
+            diagnostics.push_warning(
+                "Organization removed from state only",
+                format!(
+                    "The {} API cannot delete organizations: {:?} (id {id}) still exists. keysmith no longer manages it; delete it in the {} console if it is no longer needed.",
+                    kind.name(),
+                    prior.attr("name").as_str().unwrap_or_default(),
+                    kind.name()
+                ),
+            );
+            return ApplyResponse {
+                diagnostics,
+                ..Default::default()
+            };
+        }
+        tracing::debug!(backend = kind.name(), id, "deleting organization");
+        match backend.delete_org(id).await {
+            Ok(()) => ApplyResponse::default(),
+            Err(e) => ApplyResponse {
+                identity: identity_of(prior),
+                state: prior.clone(),
+                diagnostics: backend_diagnostic("Unable to delete organization", &e, |_| None),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// Maps a vendor's field name to our attribute.
+fn attribute_of_field(field: &str) -> Option<&'static str> {
+    match field {
+        "name" | "org_name" => Some("name"),
+        "description" => Some("description"),
+        "photoUrl" => Some("photo_url"),
+        "envs" => Some("environments"),
+        "retention_hours" => Some("retention_hours"),
+        "orgOwnerId" => Some("owner_id"),
+        _ => None,
+    }
+}
+
+#[async_trait::async_trait]
+impl Resource for OrgResource {
+    fn type_name(&self) -> &'static str {
+        "keysmith_org"
+    }
+
+    fn schema(&self) -> Schema {
+        schema()
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(identity_schema())
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        validate_config(config)
+    }
+
+    async fn plan(&self, req: PlanRequest) -> PlanResponse {
+        if req.proposed.is_null() {
+            return PlanResponse::default();
+        }
+        let kind = match self.state.backend() {
+            Ok(b) => b.kind(),
+            Err(diagnostics) => {
+                return PlanResponse {
+                    diagnostics,
+                    ..Default::default()
+                }
+            }
+        };
+        let mut diagnostics = validate_for_backend(kind, &req.config);
+        diagnostics.extend(validate_config(&req.config));
+        if req.prior.is_null() && kind == BackendKind::Braintrust {
+            diagnostics.push_error(
+                "Braintrust organizations cannot be created",
+                "Braintrust organizations cannot be created through the API; look one up with data.keysmith_org",
+            );
+        }
+        if diagnostics.has_errors() {
+            return PlanResponse {
+                diagnostics,
+                ..Default::default()
+            };
+        }
+        if req.prior.is_null() {
+            return PlanResponse {
+                planned: Self::plan_create(kind, req.proposed),
+                diagnostics,
+                ..Default::default()
+            };
+        }
+
+        let prior = &req.prior;
+        let planned = req.proposed;
+        let changed: Vec<&str> = INPUTS
+            .iter()
+            .copied()
+            .filter(|n| !prior.attr(n).equivalent(planned.attr(n)))
+            .collect();
+        let refused: Vec<&str> = match kind {
+            // Atlas renames in place; owner_id is used at create only, so a change is just
+            // recorded.
+            BackendKind::Atlas => Vec::new(),
+            _ => changed.clone(),
+        };
+        for name in &refused {
+            diagnostics.push_attribute_error(
+                AttributePath::attr(name),
+                "Organization cannot be changed",
+                cannot_change_detail(kind),
+            );
+        }
+        if diagnostics.has_errors() {
+            return PlanResponse {
+                diagnostics,
+                ..Default::default()
+            };
+        }
+        PlanResponse {
+            planned_identity: req.prior_identity.or_else(|| identity_of(prior)),
+            planned,
+            diagnostics,
+            planned_private: req.prior_private,
+            ..Default::default()
+        }
+    }
+
+    async fn apply(&self, req: ApplyRequest) -> ApplyResponse {
+        let backend = match self.state.backend() {
+            Ok(b) => b,
+            Err(diagnostics) => {
+                return ApplyResponse {
+                    state: req.prior,
+                    diagnostics,
+                    ..Default::default()
+                }
+            }
+        };
+        if req.planned.is_null() {
+            self.delete(backend.as_ref(), &req.prior).await
+        } else if req.prior.is_null() {
+            self.create(backend.as_ref(), &req.planned).await
+        } else {
+            self.update(backend.as_ref(), &req.prior, &req.planned)
+                .await
+        }
+    }
+
+    async fn read(&self, req: ReadRequest) -> ReadResponse {
+        let backend = match self.state.backend() {
+            Ok(b) => b,
+            Err(diagnostics) => {
+                return ReadResponse {
+                    state: req.state,
+                    diagnostics,
+                    ..Default::default()
+                }
+            }
+        };
+        let kind = backend.kind();
+        if kind == BackendKind::Traceloop {
+            // No read API: what was created is all there is to know.
+            return ReadResponse {
+                identity: identity_of(&req.state),
+                state: req.state,
+                private: req.private,
+                ..Default::default()
+            };
+        }
+        let id = req
+            .state
+            .attr("id")
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match backend.get_org(&id).await {
+            Ok(org) => {
+                let mut state = req.state;
+                merge_backend_view(&mut state, &org, kind);
+                ReadResponse {
+                    identity: identity_of(&state),
+                    state,
+                    private: req.private,
+                    ..Default::default()
+                }
+            }
+            Err(e) if e.is_not_found() => {
+                tracing::warn!(id, "organization no longer exists; removing it from state");
+                ReadResponse::default()
+            }
+            Err(e) => ReadResponse {
+                identity: identity_of(&req.state),
+                state: req.state,
+                private: req.private,
+                diagnostics: backend_diagnostic("Unable to read organization", &e, |_| None),
+            },
+        }
+    }
+
+    async fn import(&self, req: ImportRequest) -> ImportResponse {
+        let kind = match self.state.backend() {
+            Ok(b) => b.kind(),
+            Err(diagnostics) => {
+                return ImportResponse {
+                    diagnostics,
+                    ..Default::default()
+                }
+            }
+        };
+        let refusal = match kind {
+            BackendKind::Traceloop => Some("Traceloop has no API to read an organization, so one cannot be imported: keysmith could not check that it exists nor learn its environment keys."),
+            BackendKind::Braintrust => Some("Braintrust organizations cannot be created, changed or deleted through the API, so there is nothing for a resource to manage; read one with data.keysmith_org."),
+            _ => None,
+        };
+        if let Some(detail) = refusal {
+            return ImportResponse {
+                diagnostics: Diagnostics::error("Import not supported", detail),
+                ..Default::default()
+            };
+        }
+        let id = match &req.identity {
+            Some(identity) if req.id.is_empty() => {
+                identity.attr("id").as_str().unwrap_or_default().to_string()
+            }
+            _ => req.id.clone(),
+        };
+        let valid = match kind {
+            BackendKind::Atlas => is_hex24(&id),
+            _ => !id.trim().is_empty() && !id.contains('/'),
+        };
+        if !valid {
+            let form = if kind == BackendKind::Atlas {
+                "the organization's 24-hex id"
+            } else {
+                "the organization's id"
+            };
+            return ImportResponse {
+                diagnostics: Diagnostics::error(
+                    "Invalid import ID",
+                    format!(
+                        "{id:?} is not a {} organization import ID. Expected \"<id>\": {form}.",
+                        kind.name()
+                    ),
+                ),
+                ..Default::default()
+            };
+        }
+        let names: Vec<String> = schema()
+            .block
+            .attributes
+            .iter()
+            .map(|a| a.name.clone())
+            .collect();
+        let mut state = Value::object(names.iter().map(|n| (n.as_str(), Value::Null)));
+        state.set_attr("id", Value::from(id));
+        ImportResponse {
+            identity: identity_of(&state),
+            state,
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_of_other_backends_are_refused_by_name() {
+        let config = Value::object([
+            ("name", Value::from("acme")),
+            ("description", Value::from("d")),
+            ("retention_hours", Value::from(24)),
+        ]);
+        let diags = validate_for_backend(BackendKind::Atlas, &config);
+        let paths: Vec<_> = diags.0.iter().filter_map(|d| d.attribute.clone()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                AttributePath::attr("description"),
+                AttributePath::attr("retention_hours")
+            ]
+        );
+        assert!(diags.0[0].detail.contains("atlas"));
+    }
+
+    #[test]
+    fn atlas_names_follow_the_api_pattern() {
+        assert!(valid_atlas_name("Acme(prod)&co.'s"));
+        assert!(!valid_atlas_name("Acme prod"));
+        assert!(!valid_atlas_name("a/b"));
+        assert!(!valid_atlas_name(""));
+        assert!(!valid_atlas_name(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn empty_environments_and_bad_retention_are_invalid() {
+        let config = Value::object([
+            ("name", Value::from("acme")),
+            ("environments", Value::List(vec![])),
+            ("retention_hours", Value::from(721)),
+        ]);
+        let diags = validate_config(&config);
+        assert_eq!(diags.0.len(), 2);
+    }
+
+    #[test]
+    fn env0_policies_map_to_an_object() {
+        let mut state = Value::object(
+            schema()
+                .block
+                .attributes
+                .iter()
+                .map(|a| (a.name.as_str(), Value::Null))
+                .collect::<Vec<_>>(),
+        );
+        let org = Org {
+            id: "o1".into(),
+            name: "acme".into(),
+            mode: Some("trial".into()),
+            policies: Some(OrgPolicies {
+                enable_oidc: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        merge_backend_view(&mut state, &org, BackendKind::Env0);
+        assert_eq!(state.attr("mode"), &Value::from("trial"));
+        assert_eq!(
+            state.attr("policies").attr("enable_oidc"),
+            &Value::from(true)
+        );
+        assert!(state.conform(&schema().block.implied_type()).is_ok());
+    }
+}

@@ -1,0 +1,128 @@
+//! `data "keysmith_org"`: looks up an organization by `id` or `name` (Atlas, Braintrust,
+//! env0).
+
+use std::sync::Arc;
+
+use crate::backend::BackendKind;
+use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
+use crate::framework::{DataSource, Diagnostics};
+use crate::provider::ProviderState;
+
+use super::backend_diagnostic;
+use super::org::{merge_backend_view, schema as org_schema};
+
+fn schema() -> Schema {
+    let mut block = Block::new(
+        "Looks up an existing organization by `id` or by `name` (exactly one) on the configured backend: Atlas, Braintrust or env0. Traceloop has no API to read organizations.",
+    )
+    .attribute(
+        Attribute::new("id", Type::String)
+            .optional()
+            .computed()
+            .description("The organization's id. Set `id` or `name`, not both."),
+    )
+    .attribute(
+        Attribute::new("name", Type::String)
+            .optional()
+            .computed()
+            .description("The organization's exact name. Set `id` or `name`, not both; several organizations with this name are an error."),
+    );
+    // Every other attribute of the resource, read-only here.
+    for a in org_schema().block.attributes {
+        if [
+            "id",
+            "name",
+            "environments",
+            "retention_hours",
+            "owner_id",
+            "environment_keys",
+        ]
+        .contains(&a.name.as_str())
+        {
+            continue;
+        }
+        let mut read_only = Attribute::new(a.name, a.ty)
+            .computed()
+            .description(a.description);
+        read_only.sensitive = a.sensitive;
+        block = block.attribute(read_only);
+    }
+    Schema::new(0, block)
+}
+
+/// The `keysmith_org` data source.
+#[derive(Debug)]
+pub struct OrgDataSource {
+    state: Arc<ProviderState>,
+}
+
+impl OrgDataSource {
+    /// The data source, sharing the provider's configured backend.
+    pub fn new(state: Arc<ProviderState>) -> Self {
+        OrgDataSource { state }
+    }
+}
+
+#[async_trait::async_trait]
+impl DataSource for OrgDataSource {
+    fn type_name(&self) -> &'static str {
+        "keysmith_org"
+    }
+
+    fn schema(&self) -> Schema {
+        schema()
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let id = config.attr("id");
+        let name = config.attr("name");
+        if id.is_null() == name.is_null() && !id.is_unknown() && !name.is_unknown() {
+            return Diagnostics::attribute_error(
+                AttributePath::attr(if id.is_null() { "id" } else { "name" }),
+                "Set exactly one of id and name",
+                "data.keysmith_org looks an organization up by `id` or by `name`: set exactly one of them.",
+            );
+        }
+        Diagnostics::default()
+    }
+
+    async fn read(&self, config: Value) -> (Value, Diagnostics) {
+        let backend = match self.state.backend() {
+            Ok(b) => b,
+            Err(d) => return (Value::Null, d),
+        };
+        let kind = backend.kind();
+        if kind == BackendKind::Traceloop {
+            return (
+                Value::Null,
+                Diagnostics::error(
+                    "Not supported by traceloop",
+                    "Traceloop has no API to read organizations; data.keysmith_org works with atlas, braintrust and env0.",
+                ),
+            );
+        }
+        let result = match (config.attr("id").as_str(), config.attr("name").as_str()) {
+            (Some(id), _) => backend.get_org(id).await,
+            (None, Some(name)) => backend.find_org_by_name(name).await,
+            _ => {
+                return (Value::Null, self.validate(&config));
+            }
+        };
+        match result {
+            Ok(org) => {
+                let mut state = config;
+                merge_backend_view(&mut state, &org, kind);
+                if let Value::Object(attrs) = &mut state {
+                    for v in attrs.values_mut().filter(|v| v.is_unknown()) {
+                        *v = Value::Null;
+                    }
+                }
+                (state, Diagnostics::default())
+            }
+            Err(e) => (
+                Value::Null,
+                backend_diagnostic("Unable to read organization", &e, |_| None),
+            ),
+        }
+    }
+}
