@@ -9,7 +9,7 @@ use crate::backend::http::HttpSettings;
 use crate::backend::{Backend, BackendKind, Secret};
 use crate::codec::{Attribute, AttributePath, Block, NestedBlock, Nesting, Schema, Type, Value};
 use crate::framework::{
-    parse_duration, ConfigureRequest, DataSource, Diagnostics, Provider, Resource,
+    parse_duration, ConfigureRequest, DataSource, Diagnostics, ListResource, Provider, Resource,
 };
 use crate::resources;
 
@@ -415,6 +415,10 @@ impl Provider for KeysmithProvider {
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
         resources::data_sources(self.state.clone())
+    }
+
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
+        resources::list_resources(self.state.clone())
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {

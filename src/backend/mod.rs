@@ -223,13 +223,19 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// Creates an organization.
     async fn create_org(&self, new: &NewOrg) -> Result<CreatedOrg, BackendError> {
         let _ = new;
-        Err(BackendError::not_supported(self.kind(), "creating organizations"))
+        Err(BackendError::not_supported(
+            self.kind(),
+            "creating organizations",
+        ))
     }
 
     /// Reads one organization; [`BackendError::NotFound`] when it no longer exists.
     async fn get_org(&self, id: &str) -> Result<Org, BackendError> {
         let _ = id;
-        Err(BackendError::not_supported(self.kind(), "reading organizations"))
+        Err(BackendError::not_supported(
+            self.kind(),
+            "reading organizations",
+        ))
     }
 
     /// Finds the one organization with this exact name visible to the caller;
@@ -237,18 +243,27 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// several share it.
     async fn find_org_by_name(&self, name: &str) -> Result<Org, BackendError> {
         let _ = name;
-        Err(BackendError::not_supported(self.kind(), "looking up organizations"))
+        Err(BackendError::not_supported(
+            self.kind(),
+            "looking up organizations",
+        ))
     }
 
     /// Changes an organization in place.
     async fn update_org(&self, id: &str, update: &OrgUpdate) -> Result<Org, BackendError> {
         let _ = (id, update);
-        Err(BackendError::not_supported(self.kind(), "updating organizations"))
+        Err(BackendError::not_supported(
+            self.kind(),
+            "updating organizations",
+        ))
     }
 
     /// Deletes an organization; one already gone is not an error.
     async fn delete_org(&self, id: &str) -> Result<(), BackendError> {
         let _ = id;
-        Err(BackendError::not_supported(self.kind(), "deleting organizations"))
+        Err(BackendError::not_supported(
+            self.kind(),
+            "deleting organizations",
+        ))
     }
 }

@@ -225,6 +225,47 @@ pub trait DataSource: Send + Sync + 'static {
     async fn read(&self, config: Value) -> (Value, Diagnostics);
 }
 
+/// ListResource (`terraform query`): find existing objects of a managed resource type.
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    /// The `config {}` block of the `list` block.
+    pub config: Value,
+    /// Whether Terraform wants each object's full state too.
+    pub include_resource: bool,
+    /// The most results Terraform will read.
+    pub limit: i64,
+}
+
+/// One object found by a [`ListResource`].
+#[derive(Debug, Clone)]
+pub struct ListedResource {
+    /// Its identity (in the managed resource type's identity schema).
+    pub identity: Value,
+    /// A human-readable name.
+    pub display_name: String,
+    /// Its state in the managed resource's schema, when asked for.
+    pub state: Option<Value>,
+}
+
+/// A list resource type: the same type name as a managed resource with an identity.
+#[async_trait::async_trait]
+pub trait ListResource: Send + Sync + 'static {
+    /// The managed resource type it lists, e.g. `keysmith_api_key`.
+    fn type_name(&self) -> &'static str;
+
+    /// The schema of the `config {}` block.
+    fn schema(&self) -> Schema;
+
+    /// Checks of the configuration that need no backend.
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let _ = config;
+        Diagnostics::default()
+    }
+
+    /// Finds the objects.
+    async fn list(&self, req: ListRequest) -> Result<Vec<ListedResource>, Diagnostics>;
+}
+
 /// A provider: its own configuration, and the resource and data source types it serves.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync + 'static {
@@ -236,6 +277,11 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Every data source type (asked once, at start).
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>>;
+
+    /// Every list resource type (asked once, at start).
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
+        Vec::new()
+    }
 
     /// Checks of the provider block that need no backend (ValidateProviderConfig).
     fn validate(&self, config: &Value) -> Diagnostics;

@@ -15,7 +15,7 @@ use super::proto::tfplugin6 as pb;
 use crate::codec::{Schema, Type, Value};
 use crate::framework::{
     ApplyRequest, ConfigureRequest, DataSource, Diagnostics, IdentitySchema, ImportRequest,
-    PlanRequest, Provider, ReadRequest, Resource,
+    ListRequest, ListResource, PlanRequest, Provider, ReadRequest, Resource,
 };
 
 type PbStream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
@@ -35,6 +35,13 @@ struct DataSourceEntry {
     ty: Type,
 }
 
+/// A list resource type with its config schema and type.
+struct ListEntry {
+    list: Arc<dyn ListResource>,
+    schema: Schema,
+    ty: Type,
+}
+
 /// The tfplugin6 Provider service over a [`Provider`].
 pub(crate) struct ProviderService {
     provider: Arc<dyn Provider>,
@@ -42,6 +49,7 @@ pub(crate) struct ProviderService {
     provider_ty: Type,
     resources: HashMap<&'static str, ResourceEntry>,
     data_sources: HashMap<&'static str, DataSourceEntry>,
+    lists: HashMap<&'static str, ListEntry>,
     /// Cancelled by StopProvider; replaced by a fresh token for later requests.
     stop: Mutex<CancellationToken>,
 }
@@ -87,8 +95,18 @@ impl ProviderService {
                 )
             })
             .collect();
+        let lists = provider
+            .list_resources()
+            .into_iter()
+            .map(|list| {
+                let schema = list.schema();
+                let ty = schema.block.implied_type();
+                (list.type_name(), ListEntry { list, schema, ty })
+            })
+            .collect();
         ProviderService {
             provider,
+            lists,
             provider_schema,
             provider_ty,
             resources,
@@ -102,6 +120,15 @@ impl ProviderService {
             Diagnostics::error(
                 "Unknown resource type",
                 format!("The keysmith provider has no resource type {type_name:?}."),
+            )
+        })
+    }
+
+    fn list(&self, type_name: &str) -> Result<&ListEntry, Diagnostics> {
+        self.lists.get(type_name).ok_or_else(|| {
+            Diagnostics::error(
+                "Unknown list resource type",
+                format!("The keysmith provider has no list resource type {type_name:?}."),
             )
         })
     }
@@ -181,6 +208,11 @@ impl pb::provider_server::Provider for ProviderService {
                 .collect(),
             data_source_schemas: self
                 .data_sources
+                .iter()
+                .map(|(t, e)| (t.to_string(), convert::schema(&e.schema)))
+                .collect(),
+            list_resource_schemas: self
+                .lists
                 .iter()
                 .map(|(t, e)| (t.to_string(), convert::schema(&e.schema)))
                 .collect(),
@@ -593,16 +625,75 @@ impl pb::provider_server::Provider for ProviderService {
 
     async fn list_resource(
         &self,
-        _request: Request<pb::list_resource::Request>,
+        request: Request<pb::list_resource::Request>,
     ) -> Result<Response<Self::ListResourceStream>, Status> {
-        unimplemented("list resources")
+        let req = request.into_inner();
+        let result = self
+            .cancellable(async {
+                let list = self.list(&req.type_name)?;
+                let resource = self.resource(&req.type_name)?;
+                let Some((_, id_ty)) = &resource.identity else {
+                    return Err(Diagnostics::error(
+                        "No identity",
+                        format!("{} has no resource identity to list by.", req.type_name),
+                    ));
+                };
+                let config = decode_list_config(req.config.as_ref(), &list.ty)?;
+                let found = list
+                    .list
+                    .list(ListRequest {
+                        config,
+                        include_resource: req.include_resource_object,
+                        limit: req.limit,
+                    })
+                    .await?;
+                let limit = usize::try_from(req.limit)
+                    .ok()
+                    .filter(|l| *l > 0)
+                    .unwrap_or(usize::MAX);
+                found
+                    .into_iter()
+                    .take(limit)
+                    .map(|item| {
+                        Ok(pb::list_resource::Event {
+                            identity: convert::identity(Some(&item.identity), Some(id_ty))?,
+                            display_name: item.display_name,
+                            resource_object: match (&item.state, req.include_resource_object) {
+                                (Some(state), true) => Some(encode(state, &resource.ty)?),
+                                _ => None,
+                            },
+                            diagnostic: Vec::new(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, Diagnostics>>()
+            })
+            .await;
+        let events = result.unwrap_or_else(|d| {
+            vec![pb::list_resource::Event {
+                diagnostic: diagnostics(d),
+                ..Default::default()
+            }]
+        });
+        Ok(Response::new(Box::pin(tokio_stream::iter(
+            events.into_iter().map(Ok),
+        ))))
     }
 
     async fn validate_list_resource_config(
         &self,
-        _request: Request<pb::validate_list_resource_config::Request>,
+        request: Request<pb::validate_list_resource_config::Request>,
     ) -> Result<Response<pb::validate_list_resource_config::Response>, Status> {
-        unimplemented("list resources")
+        let req = request.into_inner();
+        let diags = self
+            .list(&req.type_name)
+            .and_then(|e| {
+                Ok(e.list
+                    .validate(&decode_list_config(req.config.as_ref(), &e.ty)?))
+            })
+            .unwrap_or_else(|d| d);
+        Ok(Response::new(pb::validate_list_resource_config::Response {
+            diagnostics: diagnostics(diags),
+        }))
     }
 
     async fn get_functions(
@@ -709,6 +800,21 @@ impl pb::provider_server::Provider for ProviderService {
         token.cancel();
         *token = CancellationToken::new();
         Ok(Response::new(pb::stop_provider::Response::default()))
+    }
+}
+
+/// A list block's `config {}`: Terraform sends an empty object when the block is absent,
+/// which stands for "every attribute null".
+fn decode_list_config(dv: Option<&pb::DynamicValue>, ty: &Type) -> Result<Value, Diagnostics> {
+    const EMPTY_MAP: &[u8] = &[0x80];
+    match dv {
+        Some(dv) if dv.msgpack == EMPTY_MAP => match ty {
+            Type::Object(attrs) => Ok(Value::Object(
+                attrs.keys().map(|k| (k.clone(), Value::Null)).collect(),
+            )),
+            _ => Ok(Value::Null),
+        },
+        _ => decode(dv, ty),
     }
 }
 

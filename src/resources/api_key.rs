@@ -765,6 +765,19 @@ impl Resource for ApiKeyResource {
     }
 }
 
+/// The state of an existing key as a listing shows it (no secret): for list resources.
+pub(crate) fn listed_state(key: &ApiKey, kind: BackendKind, org_id: &str) -> Value {
+    let mut state = empty_state();
+    state.set_attr("org_id", Value::from(org_id));
+    merge_backend_view(&mut state, key, kind);
+    state
+}
+
+/// The identity of a listed key.
+pub(crate) fn listed_identity(state: &Value) -> Value {
+    identity_of(state).unwrap_or(Value::Null)
+}
+
 /// An object of the schema's type with every attribute null.
 fn empty_state() -> Value {
     let names: Vec<String> = schema()

@@ -70,49 +70,90 @@ impl ApiKeysDataSource {
     pub fn new(state: Arc<ProviderState>) -> Self {
         ApiKeysDataSource { state }
     }
+}
 
-    /// The organization whose keys to list.
-    async fn org_id(&self, backend: &dyn Backend, config: &Value) -> Result<String, Diagnostics> {
-        if let Some(id) = config.attr("org_id").as_str() {
-            return Ok(id.to_string());
-        }
-        let kind = backend.kind();
-        let default = self.state.defaults().org;
-        match kind {
-            BackendKind::Braintrust => {
-                let Some(name) = config
-                    .attr("org_name")
-                    .as_str()
-                    .map(str::to_string)
-                    .or(default)
-                else {
-                    return Err(Diagnostics::attribute_error(
-                        AttributePath::attr("org_name"),
-                        "Missing organization",
-                        "Set `org_id` or `org_name`, or `org_name` in the provider's braintrust block.",
-                    ));
-                };
-                backend
-                    .find_org_by_name(&name)
-                    .await
-                    .map(|org| org.id)
-                    .map_err(|e| {
-                        backend_diagnostic("Unable to find organization", &e, |_| Some("org_name"))
-                    })
-            }
-            BackendKind::Env0 => default.ok_or_else(|| {
-                Diagnostics::attribute_error(
-                    AttributePath::attr("org_id"),
+/// The keys of the organization that `config` (`org_id`, `org_name`, `name_prefix`)
+/// selects, with that organization's id. Shared with the list resource.
+pub(crate) async fn list_selected_keys(
+    state: &ProviderState,
+    backend: &dyn Backend,
+    config: &Value,
+) -> Result<(String, Vec<ApiKey>), Diagnostics> {
+    let kind = backend.kind();
+    if kind == BackendKind::Traceloop {
+        return Err(Diagnostics::error(
+            "Not supported by traceloop",
+            "Traceloop has no API to list API keys; its keys come with the organization (keysmith_org.environment_keys).",
+        ));
+    }
+    if kind != BackendKind::Braintrust && !config.attr("org_name").is_null() {
+        return Err(Diagnostics::attribute_error(
+            AttributePath::attr("org_name"),
+            "Attribute not supported by this backend",
+            format!(
+                "`org_name` does not apply to the {} backend; use `org_id`.",
+                kind.name()
+            ),
+        ));
+    }
+    let org_id = org_id(state, backend, config).await?;
+    let keys = backend
+        .list_api_keys(&org_id)
+        .await
+        .map_err(|e| backend_diagnostic("Unable to list API keys", &e, |_| Some("org_id")))?;
+    let prefix = config.attr("name_prefix").as_str().unwrap_or_default();
+    let keys = keys
+        .into_iter()
+        .filter(|k| k.name.starts_with(prefix))
+        .collect();
+    Ok((org_id, keys))
+}
+
+/// The organization whose keys to list.
+async fn org_id(
+    state: &ProviderState,
+    backend: &dyn Backend,
+    config: &Value,
+) -> Result<String, Diagnostics> {
+    if let Some(id) = config.attr("org_id").as_str() {
+        return Ok(id.to_string());
+    }
+    let kind = backend.kind();
+    let default = state.defaults().org;
+    match kind {
+        BackendKind::Braintrust => {
+            let Some(name) = config
+                .attr("org_name")
+                .as_str()
+                .map(str::to_string)
+                .or(default)
+            else {
+                return Err(Diagnostics::attribute_error(
+                    AttributePath::attr("org_name"),
                     "Missing organization",
-                    "Set `org_id`, or `organization_id` in the provider's env0 block.",
-                )
-            }),
-            _ => Err(Diagnostics::attribute_error(
+                    "Set `org_id` or `org_name`, or `org_name` in the provider's braintrust block.",
+                ));
+            };
+            backend
+                .find_org_by_name(&name)
+                .await
+                .map(|org| org.id)
+                .map_err(|e| {
+                    backend_diagnostic("Unable to find organization", &e, |_| Some("org_name"))
+                })
+        }
+        BackendKind::Env0 => default.ok_or_else(|| {
+            Diagnostics::attribute_error(
                 AttributePath::attr("org_id"),
                 "Missing organization",
-                format!("The {} backend needs `org_id`.", kind.name()),
-            )),
-        }
+                "Set `org_id`, or `organization_id` in the provider's env0 block.",
+            )
+        }),
+        _ => Err(Diagnostics::attribute_error(
+            AttributePath::attr("org_id"),
+            "Missing organization",
+            format!("The {} backend needs `org_id`.", kind.name()),
+        )),
     }
 }
 
@@ -131,54 +172,14 @@ impl DataSource for ApiKeysDataSource {
             Ok(b) => b,
             Err(d) => return (Value::Null, d),
         };
-        let kind = backend.kind();
-        if kind == BackendKind::Traceloop {
-            return (
-                Value::Null,
-                Diagnostics::error(
-                    "Not supported by traceloop",
-                    "Traceloop has no API to list API keys; its keys come with the organization (keysmith_org.environment_keys).",
-                ),
-            );
-        }
-        if kind != BackendKind::Braintrust && !config.attr("org_name").is_null() {
-            return (
-                Value::Null,
-                Diagnostics::attribute_error(
-                    AttributePath::attr("org_name"),
-                    "Attribute not supported by this backend",
-                    format!(
-                        "`org_name` does not apply to the {} backend; use `org_id`.",
-                        kind.name()
-                    ),
-                ),
-            );
-        }
-        let org_id = match self.org_id(backend.as_ref(), &config).await {
-            Ok(id) => id,
+        let (org_id, keys) = match list_selected_keys(&self.state, backend.as_ref(), &config).await
+        {
+            Ok(found) => found,
             Err(d) => return (Value::Null, d),
         };
-        let keys = match backend.list_api_keys(&org_id).await {
-            Ok(keys) => keys,
-            Err(e) => {
-                return (
-                    Value::Null,
-                    backend_diagnostic("Unable to list API keys", &e, |_| Some("org_id")),
-                )
-            }
-        };
-        let prefix = config.attr("name_prefix").as_str().unwrap_or_default();
         let mut state = config.clone();
         state.set_attr("org_id", Value::from(org_id));
-        state.set_attr(
-            "keys",
-            Value::List(
-                keys.iter()
-                    .filter(|k| k.name.starts_with(prefix))
-                    .map(key_value)
-                    .collect(),
-            ),
-        );
+        state.set_attr("keys", Value::List(keys.iter().map(key_value).collect()));
         (state, Diagnostics::default())
     }
 }

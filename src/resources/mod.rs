@@ -5,6 +5,7 @@
 //! then plan, create, read, update, delete and import in lifecycle order.
 
 pub mod api_key;
+pub mod api_key_list;
 pub mod api_keys_data_source;
 pub mod org;
 pub mod org_data_source;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use crate::backend::BackendError;
 use crate::codec::AttributePath;
-use crate::framework::{DataSource, Diagnostics, Resource};
+use crate::framework::{DataSource, Diagnostics, ListResource, Resource};
 use crate::provider::ProviderState;
 
 /// Every managed resource type of the provider.
@@ -30,6 +31,11 @@ pub fn data_sources(state: Arc<ProviderState>) -> Vec<Arc<dyn DataSource>> {
         Arc::new(org_data_source::OrgDataSource::new(state.clone())),
         Arc::new(api_keys_data_source::ApiKeysDataSource::new(state)),
     ]
+}
+
+/// Every list resource type of the provider.
+pub fn list_resources(state: Arc<ProviderState>) -> Vec<Arc<dyn ListResource>> {
+    vec![Arc::new(api_key_list::ApiKeyList::new(state))]
 }
 
 /// Turns a backend error into a diagnostic: the one place where this happens.

@@ -1,0 +1,399 @@
+//! Fault injection: `--faults SPEC` and `POST /_sandbox/faults`, and the middleware that
+//! applies them to every vendor route (never to `/_sandbox/*`).
+//!
+//! SPEC is comma-separated `name=value` pairs, e.g.
+//! `error_rate=0.1,throttle_rate=0.1,ambiguous_rate=0.05,latency_ms=20` (also accepted as a
+//! JSON object with the same names). Per request, after sleeping `latency_ms`, one uniform draw
+//! picks at most one fault:
+//!
+//! - `error_rate`: answer 503 with the vendor's error body, without running the handler;
+//! - `throttle_rate`: answer 429 with `Retry-After: 1` and the vendor's error body;
+//! - `ambiguous_rate` (writes only: every method but GET/HEAD/OPTIONS): run the handler, so
+//!   the write is committed (and persisted), then, if it succeeded (2xx), drop the connection
+//!   without sending a response; a refused write (4xx, a 401 challenge) is answered as usual.
+//!   The drop is real: the connection's stream ([`DroppableStream`]) starts failing every read
+//!   and write, so hyper abandons the connection and closes the socket.
+//!
+//! The rates must each be in `[0, 1]` and sum to at most 1.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::serve::{IncomingStream, Listener};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::Shared;
+
+/// The longest latency accepted, in milliseconds.
+const MAX_LATENCY_MS: u64 = 60_000;
+
+/// The faults to inject. The default injects none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    /// Share of requests answered 503 with the vendor's error body.
+    pub error_rate: f64,
+    /// Share of requests answered 429 with `Retry-After: 1`.
+    pub throttle_rate: f64,
+    /// Share of write requests committed and then dropped without a response.
+    pub ambiguous_rate: f64,
+    /// Added latency per request, in milliseconds.
+    pub latency_ms: u64,
+}
+
+/// A malformed fault specification.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid fault specification: {0}")]
+pub struct FaultsError(pub String);
+
+/// Which fault the draw picked for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// 503 with the vendor's error body.
+    Unavailable,
+    /// 429 with `Retry-After: 1`.
+    Throttled,
+}
+
+/// Builds a vendor's response for an injected fault.
+pub(crate) type FaultResponder = fn(Fault) -> Response;
+
+impl Faults {
+    /// Parses `error_rate=0.1,throttle_rate=0.1,ambiguous_rate=0.05,latency_ms=20` (any subset,
+    /// any order, spaces allowed), a JSON object with the same fields, or `""`/`none` for no
+    /// faults.
+    pub fn parse(spec: &str) -> Result<Faults, FaultsError> {
+        let spec = spec.trim();
+        let faults = if spec.starts_with('{') {
+            serde_json::from_str::<Faults>(spec).map_err(|e| FaultsError(e.to_string()))?
+        } else if spec.is_empty() || spec.eq_ignore_ascii_case("none") {
+            Faults::default()
+        } else {
+            let mut faults = Faults::default();
+            let mut seen = Vec::new();
+            for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let (name, value) = item
+                    .split_once('=')
+                    .ok_or_else(|| FaultsError(format!("`{item}` is not name=value")))?;
+                let (name, value) = (name.trim(), value.trim());
+                if seen.contains(&name) {
+                    return Err(FaultsError(format!("`{name}` is given twice")));
+                }
+                seen.push(name);
+                let rate = || {
+                    value
+                        .parse::<f64>()
+                        .map_err(|_| FaultsError(format!("`{name}`: `{value}` is not a number")))
+                };
+                match name {
+                    "error_rate" => faults.error_rate = rate()?,
+                    "throttle_rate" => faults.throttle_rate = rate()?,
+                    "ambiguous_rate" => faults.ambiguous_rate = rate()?,
+                    "latency_ms" => {
+                        faults.latency_ms = value.parse::<u64>().map_err(|_| {
+                            FaultsError(format!(
+                                "`latency_ms`: `{value}` is not a whole number of milliseconds"
+                            ))
+                        })?
+                    }
+                    other => {
+                        return Err(FaultsError(format!(
+                            "unknown fault `{other}` (expected error_rate, throttle_rate, ambiguous_rate, latency_ms)"
+                        )))
+                    }
+                }
+            }
+            faults
+        };
+        faults.validate()?;
+        Ok(faults)
+    }
+
+    fn validate(&self) -> Result<(), FaultsError> {
+        for (name, rate) in [
+            ("error_rate", self.error_rate),
+            ("throttle_rate", self.throttle_rate),
+            ("ambiguous_rate", self.ambiguous_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(FaultsError(format!("`{name}` must be between 0 and 1")));
+            }
+        }
+        if self.error_rate + self.throttle_rate + self.ambiguous_rate > 1.0 + 1e-9 {
+            return Err(FaultsError("the rates add up to more than 1".to_owned()));
+        }
+        if self.latency_ms > MAX_LATENCY_MS {
+            return Err(FaultsError(format!(
+                "`latency_ms` must be at most {MAX_LATENCY_MS}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// True when no fault is configured.
+    pub fn is_none(&self) -> bool {
+        *self == Faults::default()
+    }
+}
+
+/// What the draw decided for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Pass,
+    Inject(Fault),
+    DropAfterCommit,
+}
+
+fn decide(faults: &Faults, is_write: bool, draw: f64) -> Decision {
+    if draw < faults.error_rate {
+        Decision::Inject(Fault::Unavailable)
+    } else if draw < faults.error_rate + faults.throttle_rate {
+        Decision::Inject(Fault::Throttled)
+    } else if is_write && draw < faults.error_rate + faults.throttle_rate + faults.ambiguous_rate {
+        Decision::DropAfterCommit
+    } else {
+        Decision::Pass
+    }
+}
+
+/// The middleware: applies the current faults to a vendor request.
+pub(crate) async fn apply(
+    State((shared, responder)): State<(Arc<Shared>, FaultResponder)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let faults = shared.faults();
+    if faults.is_none() {
+        return next.run(request).await;
+    }
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    let is_write = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let draw: f64 = rand::thread_rng().gen();
+    match decide(&faults, is_write, draw) {
+        Decision::Pass => next.run(request).await,
+        Decision::Inject(fault) => responder(fault),
+        Decision::DropAfterCommit => {
+            let connection = request
+                .extensions()
+                .get::<ConnectInfo<Connection>>()
+                .map(|c| c.0.clone());
+            let response = next.run(request).await;
+            // Only a write that took effect is ambiguous; a refusal (a 4xx, an authentication
+            // challenge) is answered as usual.
+            if response.status().is_success() {
+                if let Some(connection) = connection {
+                    tracing::debug!("fault: dropping the connection after the write committed");
+                    connection.drop_now();
+                }
+            }
+            response
+        }
+    }
+}
+
+/// The listener the sandbox serves on: a TCP listener whose connections can be dropped
+/// from inside a request (see [`Connection`]).
+#[derive(Debug)]
+pub(crate) struct SandboxListener {
+    inner: TcpListener,
+}
+
+impl SandboxListener {
+    /// Wraps a bound TCP listener.
+    pub(crate) fn new(inner: TcpListener) -> SandboxListener {
+        SandboxListener { inner }
+    }
+}
+
+impl Listener for SandboxListener {
+    type Io = DroppableStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    return (
+                        DroppableStream {
+                            inner: stream,
+                            dropped: Arc::new(AtomicBool::new(false)),
+                        },
+                        addr,
+                    );
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little and go on.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A TCP stream that starts failing every read and write once dropped through its
+/// [`Connection`], which makes hyper abandon the connection without writing a response.
+#[derive(Debug)]
+pub(crate) struct DroppableStream {
+    inner: TcpStream,
+    dropped: Arc<AtomicBool>,
+}
+
+impl DroppableStream {
+    fn check(&self) -> io::Result<()> {
+        if self.dropped.load(Ordering::Acquire) {
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "connection dropped by fault injection",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl AsyncRead for DroppableStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for DroppableStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Per-connection information handed to requests (as `ConnectInfo<Connection>`): lets a
+/// request drop its own connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Connection {
+    dropped: Arc<AtomicBool>,
+}
+
+impl Connection {
+    /// Makes every further read and write on the connection fail.
+    pub(crate) fn drop_now(&self) {
+        self.dropped.store(true, Ordering::Release);
+    }
+}
+
+impl Connected<IncomingStream<'_, SandboxListener>> for Connection {
+    fn connect_info(stream: IncomingStream<'_, SandboxListener>) -> Self {
+        Connection {
+            dropped: stream.io().dropped.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_spec_form() {
+        let f =
+            Faults::parse("error_rate=0.1, throttle_rate=0.1,ambiguous_rate=0.05,latency_ms=20")
+                .unwrap();
+        assert_eq!(
+            f,
+            Faults {
+                error_rate: 0.1,
+                throttle_rate: 0.1,
+                ambiguous_rate: 0.05,
+                latency_ms: 20
+            }
+        );
+        assert_eq!(Faults::parse("latency_ms=5").unwrap().latency_ms, 5);
+        assert!(Faults::parse("").unwrap().is_none());
+        assert!(Faults::parse("none").unwrap().is_none());
+    }
+
+    #[test]
+    fn parses_the_json_form() {
+        let f = Faults::parse(r#"{"throttle_rate": 0.5}"#).unwrap();
+        assert_eq!(f.throttle_rate, 0.5);
+        assert_eq!(f.error_rate, 0.0);
+        assert!(Faults::parse(r#"{"bogus": 1}"#).is_err());
+    }
+
+    #[test]
+    fn rejects_bad_specs() {
+        for bad in [
+            "error_rate",
+            "error_rate=x",
+            "error_rate=1.5",
+            "error_rate=-0.1",
+            "error_rate=0.6,throttle_rate=0.6",
+            "latency_ms=-1",
+            "latency_ms=0.5",
+            "latency_ms=999999",
+            "bogus=1",
+            "error_rate=0.1,error_rate=0.2",
+            "error_rate=NaN",
+        ] {
+            assert!(Faults::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn one_draw_picks_at_most_one_fault() {
+        let f = Faults {
+            error_rate: 0.2,
+            throttle_rate: 0.3,
+            ambiguous_rate: 0.1,
+            latency_ms: 0,
+        };
+        assert_eq!(decide(&f, true, 0.1), Decision::Inject(Fault::Unavailable));
+        assert_eq!(decide(&f, true, 0.4), Decision::Inject(Fault::Throttled));
+        assert_eq!(decide(&f, true, 0.55), Decision::DropAfterCommit);
+        assert_eq!(decide(&f, false, 0.55), Decision::Pass);
+        assert_eq!(decide(&f, true, 0.7), Decision::Pass);
+        assert_eq!(decide(&Faults::default(), true, 0.0), Decision::Pass);
+    }
+}

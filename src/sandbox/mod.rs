@@ -1,0 +1,578 @@
+//! `keysmith-sandbox`: one local HTTP server that emulates the vendors' APIs (their paths,
+//! authentication schemes, status codes, JSON field names, error bodies and pagination), so
+//! the provider can be tried and tested offline.
+//!
+//! # Layout
+//!
+//! - this module: [`Sandbox`], [`run`], the options ([`Args`], [`Options`]), the shared state,
+//!   the `/_sandbox/*` control routes and the router that merges every vendor's routes;
+//! - `store`: every object the sandbox holds, serializable to JSON, persisted with `--state`;
+//! - `faults`: `--faults` and the middleware that injects them;
+//! - `digest`: the server side of HTTP Digest authentication;
+//! - one module per emulated vendor (`atlas`), each with the same shape: a data type kept in
+//!   the store (`AtlasData`) with `seeded`/`reset`/`state_view`, `routes(shared)` returning
+//!   its router (API routes wrapped in the shared request-counting and fault layers, plus its
+//!   sandbox-only helpers under `/_sandbox/<vendor>/`), `fault_response` (its 503/429 bodies),
+//!   `family` (the request-counter name of a request) and `not_found` (its 404 for unknown
+//!   paths under its prefix).
+//!
+//! # Control routes
+//!
+//! - `GET /_sandbox/state`: every object, without secrets (shape in [`Sandbox::state_view`]);
+//! - `POST /_sandbox/reset`: empties every vendor's objects except the seeded credentials and
+//!   what they belong to, and zeroes the request counters; answers the new state;
+//! - `GET /_sandbox/faults`, `POST /_sandbox/faults` (body: the `--faults` SPEC text or the same
+//!   as a JSON object; empty clears): the faults in force.
+
+mod atlas;
+mod digest;
+mod faults;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+pub use faults::{Faults, FaultsError};
+pub use store::{
+    AtlasCredentials, BraintrustCredentials, Credentials, Env0Credentials, TraceloopCredentials,
+};
+
+use faults::{Connection, SandboxListener};
+use store::{IdGen, Store};
+
+/// Usage text of the `keysmith-sandbox` binary.
+pub const USAGE: &str = "\
+usage: keysmith-sandbox [--addr 127.0.0.1:0] [--state FILE] [--faults SPEC]
+
+  --addr ADDR     address to listen on (default 127.0.0.1:0: a free port)
+  --state FILE    keep every object in FILE (JSON, written atomically after each change)
+                  and reuse the seeded credentials it holds on restart
+  --faults SPEC   inject faults, e.g. error_rate=0.1,throttle_rate=0.1,ambiguous_rate=0.05,latency_ms=20
+
+Prints one JSON line with the URL and the seeded credentials once it accepts connections,
+then serves until SIGTERM or SIGINT.";
+
+/// Everything that can go wrong starting or running the sandbox.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SandboxError {
+    /// `--help` was asked for.
+    #[error("help requested")]
+    Help,
+    /// The command line is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// The fault specification is wrong.
+    #[error(transparent)]
+    Faults(#[from] FaultsError),
+    /// The state file cannot be used.
+    #[error("state file {}: {message}", path.display())]
+    StateFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An I/O operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A bug or an unexpected condition.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// How the sandbox behaves, from the command line or set by tests.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--state FILE`: where objects persist; `None` keeps them in memory only.
+    pub state_file: Option<PathBuf>,
+    /// `--faults SPEC`: the faults injected from the start.
+    pub faults: Faults,
+    /// How long an HTTP Digest nonce stays valid (default 300 s).
+    pub nonce_ttl: Duration,
+    /// How long an OAuth access token stays valid (default 3600 s, as Atlas).
+    pub token_ttl: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            state_file: None,
+            faults: Faults::default(),
+            nonce_ttl: Duration::from_secs(300),
+            token_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The parsed command line of `keysmith-sandbox`.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// `--addr`: where to listen (default `127.0.0.1:0`).
+    pub addr: SocketAddr,
+    /// Everything else.
+    pub options: Options,
+}
+
+impl Args {
+    /// Parses the arguments (without the program name). Accepts `--flag value` and
+    /// `--flag=value`; `-h`/`--help` yields [`SandboxError::Help`].
+    pub fn parse<I>(args: I) -> Result<Args, SandboxError>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let mut parsed = Args {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            options: Options::default(),
+        };
+        let mut args = args.into_iter().map(Into::into);
+        while let Some(arg) = args.next() {
+            if arg == "-h" || arg == "--help" {
+                return Err(SandboxError::Help);
+            }
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+                _ => (arg.clone(), None),
+            };
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| SandboxError::Usage(format!("{flag} needs a value")))
+            };
+            match flag.as_str() {
+                "--addr" => {
+                    let v = value()?;
+                    parsed.addr = v.parse().map_err(|_| {
+                        SandboxError::Usage(format!(
+                            "--addr: `{v}` is not an address like 127.0.0.1:0"
+                        ))
+                    })?;
+                }
+                "--state" => {
+                    let v = value()?;
+                    if v.is_empty() {
+                        return Err(SandboxError::Usage("--state needs a file name".into()));
+                    }
+                    parsed.options.state_file = Some(PathBuf::from(v));
+                }
+                "--faults" => parsed.options.faults = Faults::parse(&value()?)?,
+                _ => return Err(SandboxError::Usage(format!("unknown argument `{arg}`"))),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// The state every request handler shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    store: Mutex<Store>,
+    ids: IdGen,
+    nonces: digest::NonceBook,
+    faults: RwLock<Faults>,
+    requests: Mutex<BTreeMap<&'static str, u64>>,
+    persister: Option<Persister>,
+    token_ttl: Duration,
+}
+
+#[derive(Debug)]
+struct Persister {
+    path: PathBuf,
+    /// The generation last written.
+    written: tokio::sync::Mutex<u64>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the store, read-only.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        f(&self.lock())
+    }
+
+    /// Runs `f` on the store; when it returns `Ok` the store counts as changed (call
+    /// [`Shared::persist`] before answering). `f` must validate before it mutates.
+    pub(crate) fn try_mutate<R, E>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let mut store = self.lock();
+        let result = f(&mut store);
+        if result.is_ok() {
+            store.generation += 1;
+        }
+        result
+    }
+
+    /// Writes the store to the state file if it changed since the last write (concurrent
+    /// callers share one write). A no-op without `--state`.
+    pub(crate) async fn persist(&self) -> Result<(), SandboxError> {
+        let Some(persister) = &self.persister else {
+            return Ok(());
+        };
+        let target = self.read(|s| s.generation);
+        let mut written = persister.written.lock().await;
+        if *written >= target {
+            return Ok(());
+        }
+        let (generation, bytes) = {
+            let store = self.lock();
+            (store.generation, store.to_json()?)
+        };
+        let path = persister.path.clone();
+        tokio::task::spawn_blocking(move || store::write_atomically(&path, &bytes))
+            .await
+            .map_err(|e| SandboxError::Internal(e.to_string()))??;
+        *written = generation;
+        Ok(())
+    }
+
+    /// The id generator.
+    pub(crate) fn ids(&self) -> &IdGen {
+        &self.ids
+    }
+
+    /// The Digest nonces issued.
+    pub(crate) fn nonces(&self) -> &digest::NonceBook {
+        &self.nonces
+    }
+
+    /// How long OAuth access tokens live.
+    pub(crate) fn token_ttl(&self) -> Duration {
+        self.token_ttl
+    }
+
+    /// The faults in force.
+    pub(crate) fn faults(&self) -> Faults {
+        *self.faults.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_faults(&self, faults: Faults) {
+        *self.faults.write().unwrap_or_else(|p| p.into_inner()) = faults;
+    }
+
+    fn count(&self, family: &'static str) {
+        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        *requests.entry(family).or_insert(0) += 1;
+    }
+
+    fn requests(&self) -> BTreeMap<&'static str, u64> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn state_view(&self) -> Value {
+        let (atlas, braintrust, env0, traceloop) = self.read(|s| {
+            (
+                s.atlas.state_view(),
+                s.braintrust.clone(),
+                s.env0.clone(),
+                s.traceloop.clone(),
+            )
+        });
+        json!({
+            "atlas": atlas,
+            "braintrust": braintrust,
+            "env0": env0,
+            "traceloop": traceloop,
+            "requests": self.requests(),
+            "faults": self.faults(),
+        })
+    }
+}
+
+/// Names the request-counter family of a vendor request (`"atlas.api_keys.list"`).
+pub(crate) type FamilyOf = fn(&Method, &str) -> &'static str;
+
+/// Middleware counting each request under its family (outermost vendor layer, so requests
+/// answered by a fault or an authentication challenge count too).
+pub(crate) async fn count_requests(
+    State((shared, family_of)): State<(Arc<Shared>, FamilyOf)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    shared.count(family_of(request.method(), request.uri().path()));
+    next.run(request).await
+}
+
+/// Wraps a vendor's API router in the shared layers: request counting (outermost), then
+/// fault injection. Layers added by the vendor before this call run inside them.
+pub(crate) fn vendor_layers(
+    router: Router<Arc<Shared>>,
+    shared: &Arc<Shared>,
+    family_of: FamilyOf,
+    fault_response: faults::FaultResponder,
+) -> Router<Arc<Shared>> {
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            (shared.clone(), fault_response),
+            faults::apply,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (shared.clone(), family_of),
+            count_requests,
+        ))
+}
+
+/// Decodes `application/x-www-form-urlencoded` text (also a URL query) into pairs.
+/// Malformed escapes are kept literally; invalid UTF-8 is replaced.
+pub(crate) fn form_pairs(input: &str) -> Vec<(String, String)> {
+    fn hex_value(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    }
+    fn decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    match (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
+                        (Some(high), Some(low)) => {
+                            out.push(high * 16 + low);
+                            i += 2;
+                        }
+                        _ => out.push(b'%'),
+                    }
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    input
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// A running-or-ready sandbox: its state, ready to be served.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    shared: Arc<Shared>,
+}
+
+impl Sandbox {
+    /// Loads the state file (or seeds fresh credentials and objects, writing the file when
+    /// one is given) and prepares the shared state.
+    pub fn open(options: Options) -> Result<Sandbox, SandboxError> {
+        let ids = IdGen::new();
+        let store = match &options.state_file {
+            Some(path) => Store::load_or_seed(path, &ids)?,
+            None => Store::seeded(&ids),
+        };
+        let persister = options.state_file.as_ref().map(|path| Persister {
+            path: path.clone(),
+            written: tokio::sync::Mutex::new(store.generation),
+        });
+        Ok(Sandbox {
+            shared: Arc::new(Shared {
+                store: Mutex::new(store),
+                ids,
+                nonces: digest::NonceBook::new(options.nonce_ttl),
+                faults: RwLock::new(options.faults),
+                requests: Mutex::new(BTreeMap::new()),
+                persister,
+                token_ttl: options.token_ttl,
+            }),
+        })
+    }
+
+    /// The seeded credentials of every vendor.
+    pub fn credentials(&self) -> Credentials {
+        self.shared.read(|s| s.credentials.clone())
+    }
+
+    /// The start-up line: `{"url":…,"credentials":{…}}`, without a newline.
+    pub fn ready_line(&self, url: &str) -> String {
+        json!({ "url": url, "credentials": self.credentials() }).to_string()
+    }
+
+    /// Every object the sandbox holds, as `GET /_sandbox/state` answers it. Never includes a
+    /// private key, secret or token. Shape:
+    ///
+    /// ```text
+    /// {"atlas": {"orgs": [{"id", "name", "created", "skip_default_alerts_settings",
+    ///                      "org_owner_id", "seeded", "projects": [{"id", "name"}],
+    ///                      "api_keys": [{"id", "desc", "public_key", "roles": ["ORG_…"],
+    ///                                    "project_roles": [{"group_id", "role_name"}],
+    ///                                    "created", "seeded"}],
+    ///                      "service_accounts": [{"client_id", "name", "description", "roles",
+    ///                                            "created", "seeded"}]}],
+    ///            "tokens_issued": n, "tokens_active": n},
+    ///  "braintrust": {}, "env0": {}, "traceloop": {},
+    ///  "requests": {"atlas.api_keys.list": 3, …},
+    ///  "faults": {"error_rate", "throttle_rate", "ambiguous_rate", "latency_ms"}}
+    /// ```
+    pub fn state_view(&self) -> Value {
+        self.shared.state_view()
+    }
+
+    /// Replaces the faults in force.
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.set_faults(faults);
+    }
+
+    /// The router serving every vendor and the control routes. Fault injection can drop a
+    /// connection only when served by [`Sandbox::serve`].
+    pub fn router(&self) -> Router {
+        let shared = &self.shared;
+        Router::new()
+            .route("/_sandbox/state", get(get_state))
+            .route("/_sandbox/reset", axum::routing::post(post_reset))
+            .route("/_sandbox/faults", get(get_faults).post(post_faults))
+            .merge(atlas::routes(shared))
+            .fallback(fallback)
+            .with_state(shared.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops accepting, lets requests
+    /// in flight finish (at most 5 s) and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), SandboxError> {
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<Connection>();
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        });
+        let mut graceful_rx = rx.clone();
+        let graceful = async move {
+            let _ = graceful_rx.wait_for(|stop| *stop).await;
+        };
+        let mut deadline_rx = rx;
+        let deadline = async move {
+            if deadline_rx.wait_for(|stop| *stop).await.is_ok() {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let server =
+            axum::serve(SandboxListener::new(listener), app).with_graceful_shutdown(graceful);
+        tokio::select! {
+            result = server => result.map_err(|e| SandboxError::Io { context: "serving".into(), source: e })?,
+            () = deadline => tracing::warn!("requests still in flight 5 s after shutdown; stopping anyway"),
+        }
+        self.shared.persist().await
+    }
+}
+
+/// Opens the sandbox, prints the start-up JSON line on stdout (flushed), and serves on
+/// `listener` until `shutdown` completes.
+pub async fn run(
+    options: Options,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), SandboxError> {
+    let sandbox = Sandbox::open(options)?;
+    let addr = listener.local_addr().map_err(|e| SandboxError::Io {
+        context: "cannot read the listening address".into(),
+        source: e,
+    })?;
+    let line = sandbox.ready_line(&format!("http://{addr}"));
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| SandboxError::Io {
+                context: "cannot write the start-up line".into(),
+                source: e,
+            })?;
+    }
+    sandbox.serve(listener, shutdown).await
+}
+
+async fn get_state(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(shared.state_view())
+}
+
+async fn post_reset(State(shared): State<Arc<Shared>>) -> Response {
+    let _ = shared.try_mutate(|s| {
+        s.reset();
+        Ok::<(), ()>(())
+    });
+    shared
+        .requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
+    if let Err(e) = shared.persist().await {
+        return control_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+    }
+    Json(shared.state_view()).into_response()
+}
+
+async fn get_faults(State(shared): State<Arc<Shared>>) -> Json<Faults> {
+    Json(shared.faults())
+}
+
+async fn post_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return control_error(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    match Faults::parse(text) {
+        Ok(faults) => {
+            shared.set_faults(faults);
+            Json(faults).into_response()
+        }
+        Err(e) => control_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// An error of a `/_sandbox/*` route: `{"error": message}`.
+pub(crate) fn control_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+async fn fallback(uri: Uri) -> Response {
+    if let Some(response) = atlas::not_found(uri.path()) {
+        return response;
+    }
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("keysmith-sandbox: no route for {}\n", uri.path()),
+    )
+        .into_response()
+}

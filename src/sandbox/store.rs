@@ -1,0 +1,359 @@
+//! The sandbox's in-memory store of every object it emulates, its JSON persistence
+//! (`--state FILE`, written atomically after each change, loaded at start) and the
+//! generators of ids and secrets.
+//!
+//! The store is one [`Store`] value behind a mutex in the shared state. Each vendor keeps its
+//! objects in its own field, typed by the vendor's module (`atlas::AtlasData`); vendors not
+//! emulated yet keep whatever the state file holds for them verbatim, so a state file written
+//! by a newer sandbox survives an older one.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rand::{Rng, RngCore};
+use serde::{Deserialize, Serialize};
+
+use super::atlas::AtlasData;
+use super::SandboxError;
+
+/// The version of the state-file layout written by this sandbox.
+pub(crate) const STATE_FORMAT: u32 = 1;
+
+/// The credentials the sandbox was seeded with, one set per vendor. They are printed in the
+/// start-up JSON line, persisted with `--state`, and survive `POST /_sandbox/reset`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    /// MongoDB Atlas: a programmatic API key, a service account, and the organization they own.
+    pub atlas: AtlasCredentials,
+    /// Braintrust: an API key and its organization.
+    pub braintrust: BraintrustCredentials,
+    /// env0: an organization API key.
+    pub env0: Env0Credentials,
+    /// Traceloop: an API key allowed to create organizations.
+    pub traceloop: TraceloopCredentials,
+}
+
+/// Seeded MongoDB Atlas credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AtlasCredentials {
+    /// Public key of the seeded programmatic API key (HTTP Digest username), 8 lowercase letters.
+    pub public_key: String,
+    /// Private key of the seeded programmatic API key (HTTP Digest password), UUID-like.
+    pub private_key: String,
+    /// Client id of the seeded service account, `mdb_sa_id_<24 hex>`.
+    pub client_id: String,
+    /// Client secret of the seeded service account, `mdb_sa_sk_…`.
+    pub client_secret: String,
+    /// Id (24 hex) of the seeded organization that owns the key and the service account.
+    pub org_id: String,
+}
+
+/// Seeded Braintrust credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BraintrustCredentials {
+    /// API key (`sk-…`), sent as `Authorization: Bearer`.
+    pub api_key: String,
+    /// Name of the key's organization.
+    pub org_name: String,
+    /// Id (UUID) of the key's organization.
+    pub org_id: String,
+}
+
+/// Seeded env0 credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Env0Credentials {
+    /// API key id (HTTP Basic username).
+    pub api_key_id: String,
+    /// API key secret (HTTP Basic password).
+    pub api_key_secret: String,
+    /// Id (UUID) of the key's organization.
+    pub organization_id: String,
+}
+
+/// Seeded Traceloop credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceloopCredentials {
+    /// API key, sent as `Authorization: Bearer`.
+    pub api_key: String,
+}
+
+/// Everything the sandbox holds that outlives a request, as persisted in the state file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Store {
+    /// Layout version ([`STATE_FORMAT`]).
+    pub format: u32,
+    /// The seeded credentials of every vendor.
+    pub credentials: Credentials,
+    /// MongoDB Atlas objects.
+    pub atlas: AtlasData,
+    /// Braintrust objects (not emulated yet: kept verbatim).
+    #[serde(default = "empty_object")]
+    pub braintrust: serde_json::Value,
+    /// env0 objects (not emulated yet: kept verbatim).
+    #[serde(default = "empty_object")]
+    pub env0: serde_json::Value,
+    /// Traceloop objects (not emulated yet: kept verbatim).
+    #[serde(default = "empty_object")]
+    pub traceloop: serde_json::Value,
+    /// Bumped by every change; persistence writes up to a generation.
+    #[serde(skip)]
+    pub generation: u64,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+impl Store {
+    /// A fresh store with newly generated credentials for every vendor.
+    pub(crate) fn seeded(ids: &IdGen) -> Store {
+        let (atlas_credentials, atlas) = AtlasData::seeded(ids);
+        let credentials = Credentials {
+            atlas: atlas_credentials,
+            braintrust: BraintrustCredentials {
+                api_key: format!("sk-{}", random_alphanumeric(48)),
+                org_name: "keysmith-sandbox".to_owned(),
+                org_id: uuid_v4(),
+            },
+            env0: Env0Credentials {
+                api_key_id: random_lowercase_alphanumeric(16),
+                api_key_secret: random_alphanumeric(32),
+                organization_id: uuid_v4(),
+            },
+            traceloop: TraceloopCredentials {
+                api_key: format!("tl_{}", hex::encode(random_bytes::<16>())),
+            },
+        };
+        Store {
+            format: STATE_FORMAT,
+            credentials,
+            atlas,
+            braintrust: empty_object(),
+            env0: empty_object(),
+            traceloop: empty_object(),
+            generation: 0,
+        }
+    }
+
+    /// Empties every vendor's objects except the seeded credentials and what they belong to.
+    pub(crate) fn reset(&mut self) {
+        self.atlas.reset(&self.credentials.atlas);
+        self.braintrust = empty_object();
+        self.env0 = empty_object();
+        self.traceloop = empty_object();
+        self.generation += 1;
+    }
+
+    /// Loads the state file, or seeds a new store (and writes it) when the file does not exist.
+    pub(crate) fn load_or_seed(path: &Path, ids: &IdGen) -> Result<Store, SandboxError> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let store: Store =
+                    serde_json::from_slice(&bytes).map_err(|e| SandboxError::StateFile {
+                        path: path.to_owned(),
+                        message: e.to_string(),
+                    })?;
+                if store.format != STATE_FORMAT {
+                    return Err(SandboxError::StateFile {
+                        path: path.to_owned(),
+                        message: format!(
+                            "unsupported state format {} (this sandbox writes {STATE_FORMAT})",
+                            store.format
+                        ),
+                    });
+                }
+                Ok(store)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let store = Store::seeded(ids);
+                let bytes = store.to_json()?;
+                write_atomically(path, &bytes)?;
+                Ok(store)
+            }
+            Err(e) => Err(SandboxError::Io {
+                context: format!("cannot read state file {}", path.display()),
+                source: e,
+            }),
+        }
+    }
+
+    /// The persisted JSON form.
+    pub(crate) fn to_json(&self) -> Result<Vec<u8>, SandboxError> {
+        serde_json::to_vec(self).map_err(|e| SandboxError::Internal(e.to_string()))
+    }
+}
+
+/// Writes `bytes` to `path` atomically: to a temporary file beside it, then renamed over it.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SandboxError> {
+    let tmp = temp_path(path);
+    let io = |context: String| move |source| SandboxError::Io { context, source };
+    std::fs::write(&tmp, bytes).map_err(io(format!("cannot write {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io(format!(
+        "cannot rename {} to {}",
+        tmp.display(),
+        path.display()
+    )))
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "state".into());
+    name.push(format!(".tmp.{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Generates MongoDB-ObjectId-like ids: 24 lowercase hex digits that sort by creation
+/// (4 bytes of Unix time, 5 random bytes fixed per process, a 3-byte counter).
+#[derive(Debug)]
+pub(crate) struct IdGen {
+    process: [u8; 5],
+    counter: AtomicU32,
+}
+
+impl IdGen {
+    /// A generator with a random process part and counter start.
+    pub(crate) fn new() -> IdGen {
+        let mut rng = rand::thread_rng();
+        IdGen {
+            process: random_bytes::<5>(),
+            counter: AtomicU32::new(rng.gen_range(0..0x0080_0000)),
+        }
+    }
+
+    /// A new 24-hex id.
+    pub(crate) fn object_id(&self) -> String {
+        let secs = time::OffsetDateTime::now_utc().unix_timestamp();
+        let secs = u32::try_from(secs.max(0)).unwrap_or(u32::MAX);
+        let count = self.counter.fetch_add(1, Ordering::Relaxed) & 0x00ff_ffff;
+        let mut bytes = [0u8; 12];
+        bytes[..4].copy_from_slice(&secs.to_be_bytes());
+        bytes[4..9].copy_from_slice(&self.process);
+        bytes[9..].copy_from_slice(&count.to_be_bytes()[1..]);
+        hex::encode(bytes)
+    }
+}
+
+/// `N` random bytes.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A random version-4 UUID, lowercase, hyphenated.
+pub(crate) fn uuid_v4() -> String {
+    let mut b = random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// `len` random characters from `alphabet`.
+fn random_from(alphabet: &[u8], len: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| char::from(alphabet[rng.gen_range(0..alphabet.len())]))
+        .collect()
+}
+
+/// `len` random lowercase ASCII letters (Atlas public keys are 8 of them).
+pub(crate) fn random_lowercase(len: usize) -> String {
+    random_from(b"abcdefghijklmnopqrstuvwxyz", len)
+}
+
+/// `len` random lowercase letters and digits.
+pub(crate) fn random_lowercase_alphanumeric(len: usize) -> String {
+    random_from(b"abcdefghijklmnopqrstuvwxyz0123456789", len)
+}
+
+/// `len` random ASCII letters and digits.
+pub(crate) fn random_alphanumeric(len: usize) -> String {
+    random_from(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        len,
+    )
+}
+
+/// The current time as RFC 3339 (UTC, second precision), e.g. `2026-01-02T03:04:05Z`.
+pub(crate) fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// A Unix time (seconds) as RFC 3339 UTC.
+pub(crate) fn rfc3339_at(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// The current Unix time in seconds.
+pub(crate) fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_ids_are_24_hex_and_increase() {
+        let ids = IdGen::new();
+        let a = ids.object_id();
+        let b = ids.object_id();
+        assert_eq!(a.len(), 24);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(a, b);
+        // Same second, same process: the counter orders them (unless it wrapped).
+        assert!(a < b || a[18..] == *"ffffff");
+    }
+
+    #[test]
+    fn uuids_have_the_version_4_shape() {
+        let u = uuid_v4();
+        let parts: Vec<_> = u.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12]);
+        assert_eq!(&u[14..15], "4");
+    }
+
+    #[test]
+    fn seeded_store_round_trips_through_json() {
+        let ids = IdGen::new();
+        let store = Store::seeded(&ids);
+        let json = store.to_json().unwrap();
+        let back: Store = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back.credentials, store.credentials);
+        assert_eq!(back.atlas.orgs.len(), 1);
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let dir = std::env::temp_dir().join(format!("keysmith-store-{}", uuid_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.json");
+        write_atomically(&path, b"one").unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(leftovers.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
