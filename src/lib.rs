@@ -24,3 +24,4 @@ pub mod framework;
 pub mod plugin;
 pub mod provider;
 pub mod resources;
+pub mod sandbox;

@@ -1,0 +1,235 @@
+//! Starts the `keysmith-sandbox` binary as a user would, reads its one JSON line, talks to
+//! it, and stops it with SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+struct Running {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    line: Value,
+}
+
+fn start(args: &[&str]) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keysmith-sandbox"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn keysmith-sandbox");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let result = reader.read_line(&mut line).map(|_| line);
+        let _ = tx.send((result, reader));
+    });
+    let (line, stdout) = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the JSON line within 20 s");
+    let line = line.expect("read line");
+    assert!(line.ends_with('\n'), "one whole line: {line:?}");
+    let line: Value = serde_json::from_str(line.trim_end()).expect("the line is JSON");
+    Running {
+        child,
+        stdout,
+        line,
+    }
+}
+
+impl Running {
+    fn addr(&self) -> String {
+        self.line["url"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("http://")
+            .to_owned()
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.addr()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/vnd.atlas.2023-01-01+json\r\nConnection: close\r\n\r\n",
+            self.addr()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        (status, response)
+    }
+
+    /// SIGTERM, then the exit status and whatever else was printed on stdout.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let (tx, rx) = mpsc::channel();
+        let mut child = self.child;
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let exit = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("exits within 20 s of SIGTERM")
+            .expect("wait");
+        let mut rest = String::new();
+        self.stdout
+            .read_to_string(&mut rest)
+            .expect("rest of stdout");
+        (exit, rest)
+    }
+}
+
+fn is_hex24(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|s| s.len() == 24 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+#[test]
+fn prints_one_json_line_then_serves_until_sigterm() {
+    let running = start(&["--addr", "127.0.0.1:0"]);
+    let line = &running.line;
+    assert_eq!(keys(line), ["credentials", "url"]);
+    assert!(line["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
+    let c = &line["credentials"];
+    assert_eq!(keys(c), ["atlas", "braintrust", "env0", "traceloop"]);
+    let atlas = &c["atlas"];
+    assert_eq!(
+        keys(atlas),
+        [
+            "client_id",
+            "client_secret",
+            "org_id",
+            "private_key",
+            "public_key"
+        ]
+    );
+    assert!(is_hex24(&atlas["org_id"]));
+    let public_key = atlas["public_key"].as_str().unwrap();
+    assert!(public_key.len() == 8 && public_key.bytes().all(|b| b.is_ascii_lowercase()));
+    let client_id = atlas["client_id"].as_str().unwrap();
+    assert!(is_hex24(&Value::from(
+        client_id.trim_start_matches("mdb_sa_id_")
+    )));
+    assert!(client_id.starts_with("mdb_sa_id_"));
+    assert!(atlas["client_secret"]
+        .as_str()
+        .unwrap()
+        .starts_with("mdb_sa_sk_"));
+    assert_eq!(keys(&c["braintrust"]), ["api_key", "org_id", "org_name"]);
+    assert_eq!(
+        c["braintrust"]["org_id"]
+            .as_str()
+            .unwrap()
+            .split('-')
+            .count(),
+        5
+    );
+    assert_eq!(
+        keys(&c["env0"]),
+        ["api_key_id", "api_key_secret", "organization_id"]
+    );
+    assert_eq!(keys(&c["traceloop"]), ["api_key"]);
+
+    let (status, body) = running.get("/_sandbox/state");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(atlas["org_id"].as_str().unwrap()));
+    let (status, body) = running.get("/api/atlas/v2/orgs");
+    assert_eq!(status, 401);
+    assert!(
+        body.contains("WWW-Authenticate: Digest realm=\"MMS Public API\"")
+            || body.contains("www-authenticate: Digest realm=\"MMS Public API\"")
+    );
+
+    let (exit, rest) = running.terminate();
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(rest, "", "exactly one line on stdout");
+}
+
+#[test]
+fn state_file_keeps_the_credentials_across_restarts() {
+    let dir = std::env::temp_dir().join(format!(
+        "keysmith-sandbox-bin-{}-{}",
+        std::process::id(),
+        line!()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.json");
+    let state_arg = state.to_str().unwrap();
+
+    let first = start(&["--state", state_arg]);
+    let credentials = first.line["credentials"].clone();
+    let (exit, _) = first.terminate();
+    assert!(exit.success());
+    assert!(state.exists());
+
+    let second = start(&["--state", state_arg, "--addr=127.0.0.1:0"]);
+    assert_eq!(second.line["credentials"], credentials);
+    let (exit, _) = second.terminate();
+    assert!(exit.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn faults_flag_applies_from_the_start() {
+    let running = start(&["--faults", "throttle_rate=1"]);
+    let (status, body) = running.get("/api/atlas/v2/orgs");
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("Retry-After: 1") || body.contains("retry-after: 1"));
+    let (exit, _) = running.terminate();
+    assert!(exit.success());
+}
+
+#[test]
+fn bad_arguments_exit_with_usage() {
+    for args in [
+        &["--bogus"][..],
+        &["--addr"],
+        &["--addr", "nowhere"],
+        &["--faults", "error_rate=7"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_keysmith-sandbox"))
+            .args(args)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage: keysmith-sandbox"));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_keysmith-sandbox"))
+        .arg("--help")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+}
