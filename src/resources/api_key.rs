@@ -27,6 +27,9 @@ pub const ATLAS_ROLES: &[&str] = &[
     "ORG_READ_ONLY",
 ];
 
+/// The roles an env0 API key may hold in a project.
+pub const ENV0_PROJECT_ROLES: &[&str] = &["Planner", "Viewer", "Deployer", "Admin"];
+
 /// Computed attributes that a new key gets from the backend at create.
 const NEW_KEY_COMPUTED: &[&str] = &["id", "public_key", "secret", "created_at"];
 
@@ -245,6 +248,44 @@ fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnostics {
                 "Missing required attribute",
                 format!("The {backend} backend needs `{name}`."),
             );
+        }
+    }
+    if kind == BackendKind::Env0 {
+        let roles = config.attr("roles").strings();
+        if let Some(roles) = &roles {
+            if roles.len() != 1 {
+                diags.push_attribute_error(
+                    AttributePath::attr("roles"),
+                    "Invalid roles",
+                    format!(
+                        "An env0 API key has exactly one organization role (`Admin`, `User` or a custom role id); {} given.",
+                        roles.len()
+                    ),
+                );
+            }
+        }
+        if let Some(projects) = config.attr("project_roles").entries() {
+            if roles.as_deref() == Some(&["Admin"][..]) && !projects.is_empty() {
+                diags.push_attribute_error(
+                    AttributePath::attr("project_roles"),
+                    "Project roles with the Admin role",
+                    "An env0 `Admin` key already has every project permission: `project_roles` applies only with `User` or a custom role.",
+                );
+            }
+            for (project, role) in projects {
+                if let Some(role) = role.as_str() {
+                    if !ENV0_PROJECT_ROLES.contains(&role) {
+                        diags.push_attribute_error(
+                            AttributePath::attr("project_roles").then_key(project),
+                            "Invalid project role",
+                            format!(
+                                "{role:?} is not an env0 project role; use one of {}.",
+                                ENV0_PROJECT_ROLES.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
         }
     }
     if kind == BackendKind::Atlas {
@@ -834,6 +875,32 @@ mod tests {
         let paths: Vec<_> = diags.0.iter().filter_map(|d| d.attribute.clone()).collect();
         assert!(paths.contains(&AttributePath::attr("org_id")));
         assert!(paths.contains(&AttributePath::attr("roles")));
+    }
+
+    #[test]
+    fn env0_takes_one_role_and_project_roles_only_below_admin() {
+        let config = Value::object([
+            ("name", Value::from("k")),
+            ("roles", Value::string_set(["Admin"])),
+            (
+                "project_roles",
+                Value::string_map([("p1", "Deployer"), ("p2", "Owner")]),
+            ),
+        ]);
+        let diags = validate_for_backend(BackendKind::Env0, &config);
+        let paths: Vec<_> = diags.0.iter().filter_map(|d| d.attribute.clone()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                AttributePath::attr("project_roles"),
+                AttributePath::attr("project_roles").then_key("p2"),
+            ]
+        );
+        let two = Value::object([
+            ("name", Value::from("k")),
+            ("roles", Value::string_set(["Admin", "User"])),
+        ]);
+        assert!(validate_for_backend(BackendKind::Env0, &two).has_errors());
     }
 
     #[test]
