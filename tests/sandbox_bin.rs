@@ -52,6 +52,37 @@ impl Running {
             .to_owned()
     }
 
+    /// One request with the given headers and body; the status and the whole raw answer.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.addr()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr(),
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        write!(stream, "{head}\r\n{body}").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        (status, response)
+    }
+
     fn get(&self, path: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(self.addr()).expect("connect");
         stream
@@ -175,6 +206,58 @@ fn prints_one_json_line_then_serves_until_sigterm() {
     let (exit, rest) = running.terminate();
     assert!(exit.success(), "{exit:?}");
     assert_eq!(rest, "", "exactly one line on stdout");
+}
+
+#[test]
+fn printed_credentials_authenticate_every_vendor() {
+    use base64::Engine as _;
+    let running = start(&[]);
+    let c = running.line["credentials"].clone();
+    let text = |v: &Value| v.as_str().unwrap().to_owned();
+
+    let bearer = format!("Bearer {}", text(&c["braintrust"]["api_key"]));
+    let (status, body) =
+        running.request("GET", "/v1/organization", &[("Authorization", &bearer)], "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&text(&c["braintrust"]["org_id"])));
+    let (status, body) = running.request(
+        "POST",
+        "/v1/api_key",
+        &[("Authorization", &bearer)],
+        r#"{"name": "from-bin"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            text(&c["env0"]["api_key_id"]),
+            text(&c["env0"]["api_key_secret"])
+        ))
+    );
+    let (status, body) = running.request("GET", "/organizations", &[("Authorization", &basic)], "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&text(&c["env0"]["organization_id"])));
+    let (status, _) = running.request("GET", "/organizations", &[], "");
+    assert_eq!(status, 401);
+
+    let bearer = format!("Bearer {}", text(&c["traceloop"]["api_key"]));
+    let (status, body) = running.request(
+        "POST",
+        "/v2/organizations",
+        &[("Authorization", &bearer)],
+        r#"{"org_name": "from-bin"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(body.contains("\"slug\":\"prd\""));
+
+    let (status, state) = running.get("/_sandbox/state");
+    assert_eq!(status, 200);
+    assert!(state.contains("from-bin"));
+    assert!(state.contains("\"traceloop.orgs.create\":1"));
+    let (exit, _) = running.terminate();
+    assert!(exit.success());
 }
 
 #[test]

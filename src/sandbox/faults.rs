@@ -314,9 +314,15 @@ impl AsyncWrite for DroppableStream {
 #[derive(Debug, Clone)]
 pub(crate) struct Connection {
     dropped: Arc<AtomicBool>,
+    peer: SocketAddr,
 }
 
 impl Connection {
+    /// The client's address.
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
     /// Makes every further read and write on the connection fail.
     pub(crate) fn drop_now(&self) {
         self.dropped.store(true, Ordering::Release);
@@ -327,6 +333,7 @@ impl Connected<IncomingStream<'_, SandboxListener>> for Connection {
     fn connect_info(stream: IncomingStream<'_, SandboxListener>) -> Self {
         Connection {
             dropped: stream.io().dropped.clone(),
+            peer: *stream.remote_addr(),
         }
     }
 }

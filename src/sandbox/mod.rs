@@ -9,8 +9,11 @@
 //! - `store`: every object the sandbox holds, serializable to JSON, persisted with `--state`;
 //! - `faults`: `--faults` and the middleware that injects them;
 //! - `digest`: the server side of HTTP Digest authentication;
-//! - one module per emulated vendor (`atlas`), each with the same shape: a data type kept in
-//!   the store (`AtlasData`) with `seeded`/`reset`/`state_view`, `routes(shared)` returning
+//! - `ratelimit`: sliding-window request limits (env0's documented 1,000 requests per 60 s,
+//!   Braintrust's per-organization limit when set);
+//! - one module per emulated vendor (`atlas`, `braintrust`, `env0`, `traceloop`), each with the
+//!   same shape: a data type kept in the store (`AtlasData`, …) with
+//!   `seeded`/`reset`/`state_view`, `routes(shared)` returning
 //!   its router (API routes wrapped in the shared request-counting and fault layers, plus its
 //!   sandbox-only helpers under `/_sandbox/<vendor>/`), `fault_response` (its 503/429 bodies),
 //!   `family` (the request-counter name of a request) and `not_found` (its 404 for unknown
@@ -23,11 +26,21 @@
 //!   what they belong to, and zeroes the request counters; answers the new state;
 //! - `GET /_sandbox/faults`, `POST /_sandbox/faults` (body: the `--faults` SPEC text or the same
 //!   as a JSON object; empty clears): the faults in force.
+//!
+//! Vendor helpers (documented in each vendor's module): `/_sandbox/atlas/…` (projects, project
+//! roles), `/_sandbox/env0/rate_limit` (lower env0's limit, e.g. `{"limit": 5, "window_secs":
+//! 2}`), `/_sandbox/env0/organizations/{id}/projects|roles`, `/_sandbox/braintrust/rate_limit`
+//! and `/_sandbox/braintrust/organizations`. Reset keeps the configured rate limits and
+//! empties their windows; rate limits are not persisted.
 
 mod atlas;
+mod braintrust;
 mod digest;
+mod env0;
 mod faults;
+mod ratelimit;
 mod store;
+mod traceloop;
 
 #[cfg(test)]
 mod tests;
@@ -197,6 +210,8 @@ pub(crate) struct Shared {
     requests: Mutex<BTreeMap<&'static str, u64>>,
     persister: Option<Persister>,
     token_ttl: Duration,
+    env0_limits: ratelimit::RateLimiter<env0::RateLimit>,
+    braintrust_limits: ratelimit::RateLimiter<braintrust::RateLimit>,
 }
 
 #[derive(Debug)]
@@ -268,6 +283,16 @@ impl Shared {
         self.token_ttl
     }
 
+    /// env0's rate limit and its windows.
+    pub(crate) fn env0_limits(&self) -> &ratelimit::RateLimiter<env0::RateLimit> {
+        &self.env0_limits
+    }
+
+    /// Braintrust's rate limit and its windows.
+    pub(crate) fn braintrust_limits(&self) -> &ratelimit::RateLimiter<braintrust::RateLimit> {
+        &self.braintrust_limits
+    }
+
     /// The faults in force.
     pub(crate) fn faults(&self) -> Faults {
         *self.faults.read().unwrap_or_else(|p| p.into_inner())
@@ -293,9 +318,9 @@ impl Shared {
         let (atlas, braintrust, env0, traceloop) = self.read(|s| {
             (
                 s.atlas.state_view(),
-                s.braintrust.clone(),
-                s.env0.clone(),
-                s.traceloop.clone(),
+                s.braintrust.state_view(self.braintrust_limits.config()),
+                s.env0.state_view(self.env0_limits.config()),
+                s.traceloop.state_view(),
             )
         });
         json!({
@@ -408,6 +433,8 @@ impl Sandbox {
                 requests: Mutex::new(BTreeMap::new()),
                 persister,
                 token_ttl: options.token_ttl,
+                env0_limits: ratelimit::RateLimiter::new(env0::RateLimit::default()),
+                braintrust_limits: ratelimit::RateLimiter::new(braintrust::RateLimit::default()),
             }),
         })
     }
@@ -434,7 +461,24 @@ impl Sandbox {
     ///                      "service_accounts": [{"client_id", "name", "description", "roles",
     ///                                            "created", "seeded"}]}],
     ///            "tokens_issued": n, "tokens_active": n},
-    ///  "braintrust": {}, "env0": {}, "traceloop": {},
+    ///  "braintrust": {"orgs": [{"id", "name", "api_url", "is_universal_api",
+    ///                           "is_dataplane_private", "proxy_url", "realtime_url", "created",
+    ///                           "image_rendering_mode", "seeded"}],
+    ///                 "users": [{"id", "email", "given_name", "family_name"}],
+    ///                 "api_keys": [{"id", "name", "preview_name", "org_id", "user_id",
+    ///                               "created", "seeded"}],
+    ///                 "rate_limit": {"limit", "window_secs"}},
+    ///  "env0": {"orgs": [{"id", "name", "description", "photo_url", "mode", "created_by",
+    ///                     "created_at", "seeded", "projects": [{"id", "name"}],
+    ///                     "custom_roles": [{"id", "name"}],
+    ///                     "api_keys": [{"id", "name", "api_key_id", "organization_role",
+    ///                                   "projects_permissions": [{"project_id",
+    ///                                                             "project_role"}],
+    ///                                   "created_at", "created_by", "last_used_at",
+    ///                                   "seeded"}]}],
+    ///           "rate_limit": {"limit", "window_secs", "per"}},
+    ///  "traceloop": {"orgs": [{"id", "name", "envs": ["dev", …], "retention_hours",
+    ///                          "created"}]},
     ///  "requests": {"atlas.api_keys.list": 3, …},
     ///  "faults": {"error_rate", "throttle_rate", "ambiguous_rate", "latency_ms"}}
     /// ```
@@ -456,6 +500,9 @@ impl Sandbox {
             .route("/_sandbox/reset", axum::routing::post(post_reset))
             .route("/_sandbox/faults", get(get_faults).post(post_faults))
             .merge(atlas::routes(shared))
+            .merge(traceloop::routes(shared))
+            .merge(env0::routes(shared))
+            .merge(braintrust::routes(shared))
             .fallback(fallback)
             .with_state(shared.clone())
     }
@@ -537,6 +584,8 @@ async fn post_reset(State(shared): State<Arc<Shared>>) -> Response {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clear();
+    shared.env0_limits.clear();
+    shared.braintrust_limits.clear();
     if let Err(e) = shared.persist().await {
         return control_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
     }
@@ -566,7 +615,12 @@ pub(crate) fn control_error(status: StatusCode, message: &str) -> Response {
 }
 
 async fn fallback(uri: Uri) -> Response {
-    if let Some(response) = atlas::not_found(uri.path()) {
+    let path = uri.path();
+    if let Some(response) = atlas::not_found(path)
+        .or_else(|| traceloop::not_found(path))
+        .or_else(|| env0::not_found(path))
+        .or_else(|| braintrust::not_found(path))
+    {
         return response;
     }
     (

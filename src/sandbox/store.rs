@@ -3,9 +3,10 @@
 //! generators of ids and secrets.
 //!
 //! The store is one [`Store`] value behind a mutex in the shared state. Each vendor keeps its
-//! objects in its own field, typed by the vendor's module (`atlas::AtlasData`); vendors not
-//! emulated yet keep whatever the state file holds for them verbatim, so a state file written
-//! by a newer sandbox survives an older one.
+//! objects in its own field, typed by the vendor's module (`atlas::AtlasData`,
+//! `braintrust::BraintrustData`, `env0::Env0Data`, `traceloop::TraceloopData`). A vendor part
+//! missing from a state file (or `{}`, as written before the vendor was emulated) is seeded on
+//! load from the credentials the file holds.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,6 +15,9 @@ use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use super::atlas::AtlasData;
+use super::braintrust::BraintrustData;
+use super::env0::Env0Data;
+use super::traceloop::TraceloopData;
 use super::SandboxError;
 
 /// The version of the state-file layout written by this sandbox.
@@ -86,40 +90,40 @@ pub(crate) struct Store {
     pub credentials: Credentials,
     /// MongoDB Atlas objects.
     pub atlas: AtlasData,
-    /// Braintrust objects (not emulated yet: kept verbatim).
-    #[serde(default = "empty_object")]
-    pub braintrust: serde_json::Value,
-    /// env0 objects (not emulated yet: kept verbatim).
-    #[serde(default = "empty_object")]
-    pub env0: serde_json::Value,
-    /// Traceloop objects (not emulated yet: kept verbatim).
-    #[serde(default = "empty_object")]
-    pub traceloop: serde_json::Value,
+    /// Braintrust objects.
+    #[serde(default)]
+    pub braintrust: BraintrustData,
+    /// env0 objects.
+    #[serde(default)]
+    pub env0: Env0Data,
+    /// Traceloop objects.
+    #[serde(default)]
+    pub traceloop: TraceloopData,
     /// Bumped by every change; persistence writes up to a generation.
     #[serde(skip)]
     pub generation: u64,
-}
-
-fn empty_object() -> serde_json::Value {
-    serde_json::Value::Object(serde_json::Map::new())
 }
 
 impl Store {
     /// A fresh store with newly generated credentials for every vendor.
     pub(crate) fn seeded(ids: &IdGen) -> Store {
         let (atlas_credentials, atlas) = AtlasData::seeded(ids);
+        let env0_credentials = Env0Credentials {
+            api_key_id: random_lowercase_alphanumeric(16),
+            api_key_secret: random_alphanumeric(32),
+            organization_id: uuid_v4(),
+        };
+        let env0 = Env0Data::seeded(&env0_credentials, ids);
+        let braintrust_credentials = BraintrustCredentials {
+            api_key: format!("sk-{}", random_alphanumeric(48)),
+            org_name: "keysmith-sandbox".to_owned(),
+            org_id: uuid_v4(),
+        };
+        let braintrust = BraintrustData::seeded(&braintrust_credentials);
         let credentials = Credentials {
             atlas: atlas_credentials,
-            braintrust: BraintrustCredentials {
-                api_key: format!("sk-{}", random_alphanumeric(48)),
-                org_name: "keysmith-sandbox".to_owned(),
-                org_id: uuid_v4(),
-            },
-            env0: Env0Credentials {
-                api_key_id: random_lowercase_alphanumeric(16),
-                api_key_secret: random_alphanumeric(32),
-                organization_id: uuid_v4(),
-            },
+            braintrust: braintrust_credentials,
+            env0: env0_credentials,
             traceloop: TraceloopCredentials {
                 api_key: format!("tl_{}", hex::encode(random_bytes::<16>())),
             },
@@ -128,9 +132,9 @@ impl Store {
             format: STATE_FORMAT,
             credentials,
             atlas,
-            braintrust: empty_object(),
-            env0: empty_object(),
-            traceloop: empty_object(),
+            braintrust,
+            env0,
+            traceloop: TraceloopData::default(),
             generation: 0,
         }
     }
@@ -138,10 +142,21 @@ impl Store {
     /// Empties every vendor's objects except the seeded credentials and what they belong to.
     pub(crate) fn reset(&mut self) {
         self.atlas.reset(&self.credentials.atlas);
-        self.braintrust = empty_object();
-        self.env0 = empty_object();
-        self.traceloop = empty_object();
+        self.braintrust.reset(&self.credentials.braintrust);
+        self.env0.reset(&self.credentials.env0);
+        self.traceloop.reset();
         self.generation += 1;
+    }
+
+    /// Seeds the objects of vendors a state file written before they were emulated lacks
+    /// (their part of the file is `{}`), so the seeded credentials authenticate.
+    fn seed_missing_vendors(&mut self) {
+        if self.env0.seed.is_none() {
+            self.env0.reset(&self.credentials.env0);
+        }
+        if self.braintrust.seed.is_none() {
+            self.braintrust.reset(&self.credentials.braintrust);
+        }
     }
 
     /// Loads the state file, or seeds a new store (and writes it) when the file does not exist.
@@ -153,6 +168,7 @@ impl Store {
                         path: path.to_owned(),
                         message: e.to_string(),
                     })?;
+                let mut store = store;
                 if store.format != STATE_FORMAT {
                     return Err(SandboxError::StateFile {
                         path: path.to_owned(),
@@ -162,6 +178,7 @@ impl Store {
                         ),
                     });
                 }
+                store.seed_missing_vendors();
                 Ok(store)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

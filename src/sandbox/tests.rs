@@ -12,6 +12,10 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::{Faults, Options, Sandbox, SandboxError};
 
+mod braintrust;
+mod env0;
+mod traceloop;
+
 const ACCEPT: &str = "application/vnd.atlas.2023-01-01+json";
 
 /// A sandbox served in-process until dropped or stopped.
@@ -1179,7 +1183,9 @@ async fn state_view_has_no_secrets_and_reset_keeps_seeds() {
         .as_str()
         .unwrap()
         .ends_with('Z'));
-    assert_eq!(state["braintrust"], json!({}));
+    assert_eq!(state["braintrust"]["api_keys"][0]["seeded"], true);
+    assert_eq!(state["env0"]["orgs"][0]["seeded"], true);
+    assert_eq!(state["traceloop"]["orgs"], json!([]));
     assert_eq!(state["faults"]["error_rate"], 0.0);
     assert!(state["requests"]["atlas.orgs.create"].as_u64().unwrap() >= 1);
 
