@@ -5,8 +5,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::backend::atlas::{AtlasAuth, AtlasClient, AtlasConfig};
+use crate::backend::braintrust::{BraintrustClient, BraintrustConfig};
+use crate::backend::env0::{Env0Client, Env0Config, RateLimit};
 use crate::backend::http::HttpSettings;
-use crate::backend::{Backend, BackendKind, Secret};
+use crate::backend::traceloop::{TraceloopClient, TraceloopConfig};
+use crate::backend::{Backend, BackendError, BackendKind, Secret};
 use crate::codec::{Attribute, AttributePath, Block, NestedBlock, Nesting, Schema, Type, Value};
 use crate::framework::{
     parse_duration, ConfigureRequest, DataSource, Diagnostics, ListResource, Provider, Resource,
@@ -268,89 +271,138 @@ impl KeysmithProvider {
                 .unwrap_or(Duration::from_secs(30)),
             ..HttpSettings::default()
         };
-        let backend: Option<Arc<dyn Backend>> = match block_def.kind {
-            BackendKind::Atlas => {
-                let public_key = get("public_key", &mut diags);
-                let private_key = get("private_key", &mut diags);
-                let client_id = get("client_id", &mut diags);
-                let client_secret = get("client_secret", &mut diags);
-                let key_pair = public_key.is_some() || private_key.is_some();
-                let service_account = client_id.is_some() || client_secret.is_some();
-                let auth = if key_pair && service_account {
-                    diags.push_attribute_error(
-                        path.clone().then_attr("client_id"),
-                        "Conflicting Atlas credentials",
-                        "Both a programmatic API key (`public_key`/`private_key`) and a service account (`client_id`/`client_secret`) are configured, in the block or through MONGODB_ATLAS_* environment variables. Configure exactly one.",
-                    );
-                    None
-                } else if service_account {
-                    match (client_id, client_secret) {
-                        (Some(id), Some(secret)) => Some(AtlasAuth::ServiceAccount {
-                            client_id: id,
-                            client_secret: Secret::new(secret),
-                        }),
-                        (id, _) => {
-                            let missing = if id.is_none() {
-                                "client_id"
-                            } else {
-                                "client_secret"
-                            };
-                            missing_credential(&mut diags, &path, block_def, missing);
-                            None
-                        }
-                    }
-                } else {
-                    match (public_key, private_key) {
-                        (Some(public_key), Some(private)) => Some(AtlasAuth::Digest {
-                            public_key,
-                            private_key: Secret::new(private),
-                        }),
-                        (public, _) => {
-                            let missing = if public.is_none() {
-                                "public_key"
-                            } else {
-                                "private_key"
-                            };
-                            missing_credential(&mut diags, &path, block_def, missing);
-                            None
-                        }
-                    }
-                };
-                match auth {
-                    Some(auth) if !diags.has_errors() => {
-                        match AtlasClient::new(AtlasConfig {
-                            base_url,
-                            auth,
-                            http,
-                        }) {
-                            Ok(c) => Some(Arc::new(c)),
-                            Err(e) => {
-                                diags.push_attribute_error(
-                                    path.clone().then_attr("base_url"),
-                                    "Invalid Atlas configuration",
-                                    e.to_string(),
-                                );
-                                None
-                            }
-                        }
-                    }
-                    _ => None,
-                }
+        let mut defaults = ProviderDefaults::default();
+        let built: Option<Result<Arc<dyn Backend>, BackendError>> = match block_def.kind {
+            BackendKind::Atlas => atlas_auth(&mut diags, &path, block_def, &get).map(|auth| {
+                AtlasClient::new(AtlasConfig {
+                    base_url,
+                    auth,
+                    http,
+                })
+                .map(|c| Arc::new(c) as Arc<dyn Backend>)
+            }),
+            BackendKind::Braintrust => {
+                defaults.org = get("org_name", &mut diags);
+                required(&mut diags, &path, block_def, &get, "api_key").map(|api_key| {
+                    BraintrustClient::new(BraintrustConfig {
+                        base_url,
+                        api_key: Secret::new(api_key),
+                        http,
+                    })
+                    .map(|c| Arc::new(c) as Arc<dyn Backend>)
+                })
             }
-            other => {
+            BackendKind::Env0 => {
+                defaults.org = get("organization_id", &mut diags);
+                let id = required(&mut diags, &path, block_def, &get, "api_key_id");
+                let secret = required(&mut diags, &path, block_def, &get, "api_key_secret");
+                id.zip(secret).map(|(api_key_id, secret)| {
+                    Env0Client::new(Env0Config {
+                        base_url,
+                        api_key_id,
+                        api_key_secret: Secret::new(secret),
+                        http,
+                        rate_limit: RateLimit::ENV0,
+                    })
+                    .map(|c| Arc::new(c) as Arc<dyn Backend>)
+                })
+            }
+            BackendKind::Traceloop => {
+                required(&mut diags, &path, block_def, &get, "api_key").map(|api_key| {
+                    TraceloopClient::new(TraceloopConfig {
+                        base_url,
+                        api_key: Secret::new(api_key),
+                        http,
+                    })
+                    .map(|c| Arc::new(c) as Arc<dyn Backend>)
+                })
+            }
+        };
+        let backend = match built {
+            Some(Ok(b)) => Some(b),
+            Some(Err(e)) => {
                 diags.push_attribute_error(
-                    path.clone(),
-                    "Backend not available yet",
-                    format!("The `{}` backend is not available in this version of keysmith; only `atlas` is.", other.name()),
+                    path.clone().then_attr("base_url"),
+                    "Invalid backend configuration",
+                    e.to_string(),
                 );
                 None
             }
+            None => None,
         };
         match backend {
-            Some(b) if !diags.has_errors() => Ok((b, ProviderDefaults::default())),
+            Some(b) if !diags.has_errors() => Ok((b, defaults)),
             _ => Err(diags),
         }
     }
+}
+
+/// A setting the backend cannot do without; a diagnostic names it when missing.
+fn required(
+    diags: &mut Diagnostics,
+    path: &AttributePath,
+    block: &BackendBlock,
+    get: &dyn Fn(&str, &mut Diagnostics) -> Option<String>,
+    name: &str,
+) -> Option<String> {
+    let value = get(name, diags);
+    if value.is_none() {
+        missing_credential(diags, path, block, name);
+    }
+    value
+}
+
+/// Atlas takes a key pair (Digest) or a service account (OAuth), never both.
+fn atlas_auth(
+    diags: &mut Diagnostics,
+    path: &AttributePath,
+    block: &BackendBlock,
+    get: &dyn Fn(&str, &mut Diagnostics) -> Option<String>,
+) -> Option<AtlasAuth> {
+    let public_key = get("public_key", diags);
+    let private_key = get("private_key", diags);
+    let client_id = get("client_id", diags);
+    let client_secret = get("client_secret", diags);
+    let key_pair = public_key.is_some() || private_key.is_some();
+    let service_account = client_id.is_some() || client_secret.is_some();
+    if key_pair && service_account {
+        diags.push_attribute_error(
+            path.clone().then_attr("client_id"),
+            "Conflicting Atlas credentials",
+            "Both a programmatic API key (`public_key`/`private_key`) and a service account (`client_id`/`client_secret`) are configured, in the block or through MONGODB_ATLAS_* environment variables. Configure exactly one.",
+        );
+        return None;
+    }
+    if service_account {
+        let id = required(diags, path, block, &|_, _| client_id.clone(), "client_id");
+        let secret = required(
+            diags,
+            path,
+            block,
+            &|_, _| client_secret.clone(),
+            "client_secret",
+        );
+        return id
+            .zip(secret)
+            .map(|(client_id, secret)| AtlasAuth::ServiceAccount {
+                client_id,
+                client_secret: Secret::new(secret),
+            });
+    }
+    let public = required(diags, path, block, &|_, _| public_key.clone(), "public_key");
+    let private = required(
+        diags,
+        path,
+        block,
+        &|_, _| private_key.clone(),
+        "private_key",
+    );
+    public
+        .zip(private)
+        .map(|(public_key, private)| AtlasAuth::Digest {
+            public_key,
+            private_key: Secret::new(private),
+        })
 }
 
 fn missing_credential(

@@ -1,5 +1,5 @@
-//! MongoDB Atlas Administration API v2 client: organization API keys
-//! (`/api/atlas/v2/orgs/{orgId}/apiKeys`).
+//! MongoDB Atlas Administration API v2 client: organizations (`/api/atlas/v2/orgs`) and
+//! organization API keys (`/api/atlas/v2/orgs/{orgId}/apiKeys`).
 //!
 //! # Requests
 //! Every request sends `Accept: application/vnd.atlas.2023-01-01+json`, and bodies are sent
@@ -45,6 +45,24 @@
 //! cleaned up); after the last one the error is returned, its orphans deleted too.
 //! Nothing is left behind unless the listing itself fails, which the error then says.
 //! This needs no listing before each POST, so creates stay one request each.
+//!
+//! # Organizations
+//! - Create: `POST /api/atlas/v2/orgs` `{name, orgOwnerId?}` → `201 {organization: {id, name,
+//!   …}, …}`. The name is checked against Atlas's pattern `^[\p{L}\p{N}\-_.(),:&@+']{1,64}$`
+//!   and `orgOwnerId` (required by Atlas when the caller is an API key) against 24 hex digits
+//!   before sending; fields Atlas has no place for are refused. The request asks for no
+//!   initial API key or service account, so its answer carries no secret. After an
+//!   ambiguous failure the client therefore *adopts* rather than deletes: it lists the
+//!   organizations of that name and takes the one whose id (an ObjectId, hence a creation
+//!   time) was minted during the failed POST, deleting any further ones the lost attempts
+//!   made; when none is found (looking up to three times) it creates once more.
+//! - Read: `GET /api/atlas/v2/orgs/{orgId}` (an organization reported `isDeleted` is
+//!   [`BackendError::NotFound`]). Atlas reports no creation time: `created_at` is `None`.
+//! - Look up by name: `GET /api/atlas/v2/orgs?name=` is a case-insensitive *prefix* search,
+//!   so every page is read (`itemsPerPage=500`) and only the exact name kept.
+//! - Rename: `PATCH /api/atlas/v2/orgs/{orgId}` `{name}`.
+//! - Delete: `DELETE /api/atlas/v2/orgs/{orgId}` → 204; 404 = already gone. A refusal (409
+//!   with projects left, 402 with unpaid invoices) is the error, with Atlas's `detail`.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -61,8 +79,10 @@ use super::http::{
     Request, Response, RetryPolicy, SendError, VendorError,
 };
 use super::list_cache::ListCache;
+use super::support::{look_delays, CreateWindow, Fences};
 use super::{
-    ApiKey, ApiKeyUpdate, Backend, BackendError, BackendKind, CreatedApiKey, NewApiKey, Secret,
+    ApiKey, ApiKeyUpdate, Backend, BackendError, BackendKind, CreatedApiKey, CreatedOrg, NewApiKey,
+    NewOrg, Org, OrgUpdate, Secret,
 };
 
 const VENDOR: &str = "atlas";
@@ -115,6 +135,10 @@ pub struct AtlasClient {
     created: Mutex<HashSet<String>>,
     /// (orgId, desc) → fence between creates (read) and reconciliations (write).
     create_fences: Mutex<HashMap<(String, String), Fence>>,
+    /// Organization name → fence between creates and a reconciliation.
+    org_fences: Fences,
+    /// Base of the waits between looks at a listing while reconciling an organization.
+    look_base: Duration,
 }
 
 impl fmt::Debug for AtlasClient {
@@ -164,12 +188,15 @@ impl AtlasClient {
             keys: ListCache::default(),
             created: Mutex::new(HashSet::new()),
             create_fences: Mutex::new(HashMap::new()),
+            org_fences: Fences::default(),
+            look_base: Backoff::default().initial,
         })
     }
 
     /// Replaces the retry timing (tests shorten it).
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.http = self.http.with_backoff(backoff);
+        self.look_base = backoff.initial;
         self
     }
 
@@ -361,6 +388,117 @@ impl AtlasClient {
     }
 }
 
+/// Organizations.
+impl AtlasClient {
+    /// Every organization whose name starts with `prefix` (case-insensitive), all pages,
+    /// with the server's clock offset when Atlas sent a `Date` header.
+    async fn fetch_orgs(&self, prefix: &str) -> Result<(Vec<OrgWire>, Option<i64>), BackendError> {
+        let mut orgs: Vec<OrgWire> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut offset = None;
+        for page in 1.. {
+            let resp = self
+                .send(
+                    Request::get(ORGS_PATH)
+                        .query("name", prefix)
+                        .query("itemsPerPage", ITEMS_PER_PAGE.to_string())
+                        .query("pageNum", page.to_string())
+                        .query("includeCount", "false")
+                        .describe("the Atlas organizations endpoint"),
+                )
+                .await
+                .map_err(|e| orgs_endpoint_missing(e.error))?;
+            if offset.is_none() {
+                offset = resp
+                    .server_date()
+                    .map(|server| (server - OffsetDateTime::now_utc()).whole_seconds());
+            }
+            let body: OrgPage = resp.json()?;
+            let count = body.results.len();
+            let mut new_ids = 0;
+            for wire in body.results {
+                if seen.insert(wire.id.to_ascii_lowercase()) {
+                    new_ids += 1;
+                    orgs.push(wire);
+                }
+            }
+            if count < ITEMS_PER_PAGE {
+                break;
+            }
+            if new_ids == 0 {
+                return Err(BackendError::BadResponse {
+                    vendor: VENDOR,
+                    status: resp.status().as_u16(),
+                    message: format!("page {page} of the organization listing repeats earlier organizations; pagination does not advance"),
+                });
+            }
+        }
+        Ok((orgs, offset))
+    }
+
+    /// One POST of an organization. `Err` with `ambiguous` when Atlas may have created it.
+    async fn post_org(&self, body: &CreateOrgBody<'_>) -> Result<Org, SendError> {
+        let req = Request::post(ORGS_PATH)
+            .json(body)?
+            .retry(RetryPolicy::Create)
+            // Never asked for here, but an answer with an apiKey would hold its private key.
+            .sensitive_response()
+            .describe("the Atlas organizations endpoint");
+        let resp = self.send(req).await.map_err(|e| SendError {
+            ambiguous: e.ambiguous,
+            error: orgs_endpoint_missing(e.error),
+        })?;
+        let ambiguous = |error: BackendError| SendError {
+            error,
+            ambiguous: true,
+        };
+        let wire: CreateOrgResponse = resp.json().map_err(ambiguous)?;
+        match wire.organization {
+            Some(org) if is_object_id(&org.id) => {
+                self.remember_created(&org.id);
+                Ok(org.into_org())
+            }
+            _ => Err(ambiguous(BackendError::BadResponse {
+                vendor: VENDOR,
+                status: resp.status().as_u16(),
+                message: "the created organization came back without a valid id".into(),
+            })),
+        }
+    }
+
+    /// Organizations named `name` that a lost create in `window` may have made, oldest
+    /// first.
+    async fn lost_orgs(&self, name: &str, window: CreateWindow) -> Result<Vec<Org>, BackendError> {
+        let mut candidates: Vec<Org> = Vec::new();
+        for delay in look_delays(self.look_base) {
+            tokio::time::sleep(delay).await;
+            let (orgs, offset) = self.fetch_orgs(name).await?;
+            candidates = orgs
+                .into_iter()
+                .filter(|o| o.name == name && !o.is_deleted && !self.is_own(&o.id))
+                .filter(|o| object_id_seconds(&o.id).is_some_and(|t| window.contains(t, offset)))
+                .map(OrgWire::into_org)
+                .collect();
+            if !candidates.is_empty() {
+                break;
+            }
+        }
+        candidates.sort_by_key(|o| o.id.to_ascii_lowercase());
+        Ok(candidates)
+    }
+
+    async fn delete_org_by_id(&self, id: &str) -> Result<(), BackendError> {
+        match self
+            .send(Request::delete(org_path(id)).describe(format!("organization {id}")))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.error.is_not_found() => Ok(()),
+            Err(e) => Err(e.error),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Backend for AtlasClient {
     fn kind(&self) -> BackendKind {
@@ -510,6 +648,218 @@ impl Backend for AtlasClient {
         check_id("orgId", org_id)?;
         check_id("apiUserId", id)?;
         self.delete_key(org_id, id).await
+    }
+
+    async fn create_org(&self, new: &NewOrg) -> Result<CreatedOrg, BackendError> {
+        check_org_name(&new.name)?;
+        if let Some(owner) = &new.owner_id {
+            check_id("orgOwnerId", owner)?;
+        }
+        let unsupported = [
+            ("description", new.description.is_some()),
+            ("photo_url", new.photo_url.is_some()),
+            ("environments", new.environments.is_some()),
+            ("retention_hours", new.retention_hours.is_some()),
+        ];
+        if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
+            return Err(invalid(
+                field,
+                &format!("Atlas organizations have no {field}"),
+            ));
+        }
+        let body = CreateOrgBody {
+            name: &new.name,
+            org_owner_id: new.owner_id.as_deref(),
+        };
+        let fence = self.org_fences.get(new.name.clone());
+        let max_rounds = self.http.max_retries().max(1) + 1;
+        let mut round = 0;
+        loop {
+            round += 1;
+            let sent = OffsetDateTime::now_utc();
+            let result = {
+                let _create = fence.read().await;
+                self.post_org(&body).await
+            };
+            let error = match result {
+                Ok(org) => {
+                    return Ok(CreatedOrg {
+                        org,
+                        ..CreatedOrg::default()
+                    })
+                }
+                Err(SendError {
+                    error,
+                    ambiguous: false,
+                }) => return Err(error),
+                Err(SendError { error, .. }) => error,
+            };
+            let window = CreateWindow {
+                sent,
+                failed: OffsetDateTime::now_utc(),
+            };
+            tracing::warn!(
+                vendor = VENDOR,
+                round,
+                error = %error,
+                "creating an organization failed without a clear outcome; reconciling"
+            );
+            let _reconcile = fence.write().await;
+            let found = match self.lost_orgs(&new.name, window).await {
+                Ok(found) => found,
+                Err(check) => {
+                    return Err(annotate(
+                        error,
+                        &format!(
+                            "; checking whether the organization was created anyway also failed \
+                             ({check}): an organization named {:?} may exist",
+                            new.name
+                        ),
+                    ))
+                }
+            };
+            if let Some((keep, extra)) = found.split_first() {
+                for org in extra {
+                    tracing::warn!(
+                        vendor = VENDOR,
+                        org_id = %org.id,
+                        "deleting a duplicate organization made by a create request whose outcome was lost"
+                    );
+                    if let Err(e) = self.delete_org_by_id(&org.id).await {
+                        let ids: Vec<&str> = found.iter().map(|o| o.id.as_str()).collect();
+                        return Err(annotate(
+                            error,
+                            &format!(
+                                "; the lost creates made {} organizations named {:?} ({}) and \
+                                 deleting the extra ones failed ({e}): import one and delete the others",
+                                found.len(),
+                                new.name,
+                                ids.join(", ")
+                            ),
+                        ));
+                    }
+                }
+                tracing::info!(
+                    vendor = VENDOR,
+                    org_id = %keep.id,
+                    "the lost organization create took effect; using the organization it made"
+                );
+                self.remember_created(&keep.id);
+                return Ok(CreatedOrg {
+                    org: keep.clone(),
+                    ..CreatedOrg::default()
+                });
+            }
+            if round >= max_rounds {
+                return Err(annotate(
+                    error,
+                    "; no organization made by these attempts was found",
+                ));
+            }
+        }
+    }
+
+    async fn get_org(&self, id: &str) -> Result<Org, BackendError> {
+        check_id("orgId", id)?;
+        let resp = self
+            .send(Request::get(org_path(id)).describe(format!("organization {id}")))
+            .await?;
+        let wire: OrgWire = resp.json()?;
+        if wire.is_deleted {
+            return Err(BackendError::NotFound {
+                what: format!("organization {id}"),
+            });
+        }
+        Ok(wire.into_org())
+    }
+
+    async fn find_org_by_name(&self, name: &str) -> Result<Org, BackendError> {
+        if name.is_empty() {
+            return Err(invalid("name", "the organization name must not be empty"));
+        }
+        let (orgs, _) = self.fetch_orgs(name).await?;
+        let mut found: Vec<Org> = orgs
+            .into_iter()
+            .filter(|o| o.name == name && !o.is_deleted)
+            .map(OrgWire::into_org)
+            .collect();
+        match found.len() {
+            0 => Err(BackendError::NotFound {
+                what: format!("organization named {name:?}"),
+            }),
+            1 => Ok(found.remove(0)),
+            n => {
+                let ids: Vec<&str> = found.iter().map(|o| o.id.as_str()).collect();
+                Err(invalid(
+                    "name",
+                    &format!(
+                        "{n} Atlas organizations are named {name:?} ({}); look one up by id",
+                        ids.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+
+    async fn update_org(&self, id: &str, update: &OrgUpdate) -> Result<Org, BackendError> {
+        check_id("orgId", id)?;
+        check_org_name(&update.name)?;
+        let req = Request::patch(org_path(id))
+            .json(&UpdateOrgBody { name: &update.name })?
+            .describe(format!("organization {id}"));
+        let wire: OrgWire = self.send(req).await?.json()?;
+        Ok(wire.into_org())
+    }
+
+    async fn delete_org(&self, id: &str) -> Result<(), BackendError> {
+        check_id("orgId", id)?;
+        self.delete_org_by_id(id).await
+    }
+}
+
+/// The organizations collection.
+pub const ORGS_PATH: &str = "/api/atlas/v2/orgs";
+
+fn org_path(org_id: &str) -> String {
+    format!("{ORGS_PATH}/{org_id}")
+}
+
+/// A 404 from the organizations collection means a wrong base URL, not a missing object.
+fn orgs_endpoint_missing(error: BackendError) -> BackendError {
+    match error {
+        BackendError::NotFound { .. } => BackendError::Http {
+            vendor: VENDOR,
+            status: 404,
+            code: None,
+            message: format!("{ORGS_PATH} was not found; check base_url"),
+        },
+        other => other,
+    }
+}
+
+/// Whether `name` matches Atlas's `^[\p{L}\p{N}\-_.(),:&@+']{1,64}$`. Letters and numbers
+/// are judged by Rust's `char::is_alphabetic`/`is_numeric` (Unicode Alphabetic and Numeric),
+/// which also admit a few combining marks that `\p{L}` does not; Atlas has the last word
+/// on those.
+pub fn is_valid_org_name(name: &str) -> bool {
+    let len = name.chars().count();
+    (1..=64).contains(&len)
+        && name
+            .chars()
+            .all(|c| c.is_alphabetic() || c.is_numeric() || "-_.(),:&@+'".contains(c))
+}
+
+fn check_org_name(name: &str) -> Result<(), BackendError> {
+    if is_valid_org_name(name) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "name",
+            &format!(
+                "an Atlas organization name is 1 to 64 letters, digits and -_.(),:&@+' (no spaces), got {:?}",
+                shorten(name, 80)
+            ),
+        ))
     }
 }
 
@@ -765,6 +1115,54 @@ impl KeyWire {
             preview: None,
             roles,
             created_at: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateOrgBody<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_owner_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct UpdateOrgBody<'a> {
+    name: &'a str,
+}
+
+/// `CreateOrganizationResponse`, only the part used. No `Debug`: it could hold an API key.
+#[derive(Deserialize)]
+struct CreateOrgResponse {
+    #[serde(default)]
+    organization: Option<OrgWire>,
+}
+
+#[derive(Deserialize)]
+struct OrgPage {
+    #[serde(default)]
+    results: Vec<OrgWire>,
+}
+
+/// `AtlasOrganization`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrgWire {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    is_deleted: bool,
+}
+
+impl OrgWire {
+    fn into_org(self) -> Org {
+        Org {
+            id: self.id,
+            name: self.name,
+            ..Org::default()
         }
     }
 }

@@ -5,10 +5,18 @@
 //! resources turn them into diagnostics.
 
 pub mod atlas;
+pub mod braintrust;
+#[doc(hidden)]
+pub mod conformance;
+pub mod env0;
 mod error;
 pub mod http;
 pub mod list_cache;
 mod secret;
+mod support;
+#[cfg(test)]
+mod test_support;
+pub mod traceloop;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;

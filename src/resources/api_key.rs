@@ -192,7 +192,8 @@ fn attribute_of_field(field: &str) -> Option<&'static str> {
         "roles" | "role" | "organizationRole" => Some("roles"),
         "orgId" | "organizationId" | "org_id" => Some("org_id"),
         "org_name" => Some("org_name"),
-        "projectsPermissions" => Some("project_roles"),
+        "projectsPermissions" | "project_roles" => Some("project_roles"),
+        "apiUserId" => Some("id"),
         _ => None,
     }
 }

@@ -494,10 +494,10 @@ fn attribute_of_field(field: &str) -> Option<&'static str> {
     match field {
         "name" | "org_name" => Some("name"),
         "description" => Some("description"),
-        "photoUrl" => Some("photo_url"),
-        "envs" => Some("environments"),
+        "photoUrl" | "photo_url" => Some("photo_url"),
+        "envs" | "environments" => Some("environments"),
         "retention_hours" => Some("retention_hours"),
-        "orgOwnerId" => Some("owner_id"),
+        "orgOwnerId" | "owner_id" => Some("owner_id"),
         _ => None,
     }
 }

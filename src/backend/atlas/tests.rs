@@ -60,6 +60,14 @@ struct MockKey {
     public: String,
 }
 
+#[derive(Clone)]
+struct MockOrg {
+    id: String,
+    name: String,
+    has_projects: bool,
+    deleted: bool,
+}
+
 #[derive(Clone, Debug)]
 struct Seen {
     method: Method,
@@ -75,6 +83,7 @@ struct MockState {
     nonces: HashMap<String, HashSet<String>>,
     nonce_seq: u32,
     keys: Vec<MockKey>,
+    orgs: Vec<MockOrg>,
     id_seq: u64,
     seen: Vec<Seen>,
     faults: Vec<Fault>,
@@ -99,6 +108,7 @@ impl Mock {
             nonces: HashMap::new(),
             nonce_seq: 0,
             keys: Vec::new(),
+            orgs: Vec::new(),
             id_seq: 0,
             seen: Vec::new(),
             faults: Vec::new(),
@@ -487,6 +497,8 @@ fn api_keys(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     match parts.as_slice() {
+        ["api", "atlas", "v2", "orgs"] => orgs_collection(s, method, &query, body),
+        ["api", "atlas", "v2", "orgs", org] => one_org(s, method, org, body),
         ["api", "atlas", "v2", "orgs", org, "apiKeys"] => {
             let org = org.to_string();
             if *method == Method::GET {
@@ -1564,4 +1576,448 @@ async fn concurrent_same_name_creates_with_lost_responses_leave_exactly_one_key_
     left.sort();
     assert_eq!(ids, left, "every key returned exists, nothing else does");
     assert_eq!(mock.count(Method::DELETE, "/apiKeys/"), 3);
+}
+
+// ----- organizations ------------------------------------------------------------------------
+
+const OWNER: &str = "5e5e5e5e5e5e5e5e5e5e5e5e";
+
+impl Mock {
+    fn add_org(&self, name: &str) -> String {
+        let mut s = self.lock();
+        let id = s.next_id();
+        s.orgs.push(MockOrg {
+            id: id.clone(),
+            name: name.to_string(),
+            has_projects: false,
+            deleted: false,
+        });
+        id
+    }
+
+    fn orgs_named(&self, name: &str) -> Vec<String> {
+        self.lock()
+            .orgs
+            .iter()
+            .filter(|o| o.name == name && !o.deleted)
+            .map(|o| o.id.clone())
+            .collect()
+    }
+}
+
+fn org_json(o: &MockOrg) -> Value {
+    json!({"id": o.id, "name": o.name, "isDeleted": o.deleted, "links": [], "skipDefaultAlertsSettings": false})
+}
+
+fn mock_org_name_ok(name: &str) -> bool {
+    let n = name.chars().count();
+    (1..=64).contains(&n)
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_.(),:&@+'".contains(c))
+}
+
+fn orgs_collection(
+    s: &mut MockState,
+    method: &Method,
+    query: &HashMap<String, String>,
+    body: &[u8],
+) -> axum::response::Response {
+    if *method == Method::GET {
+        let per: usize = query
+            .get("itemsPerPage")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100);
+        let page: usize = query
+            .get("pageNum")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let prefix = query.get("name").map(|n| {
+            reqwest::Url::parse(&format!("http://x/?n={n}"))
+                .unwrap()
+                .query_pairs()
+                .next()
+                .unwrap()
+                .1
+                .to_lowercase()
+        });
+        let all: Vec<Value> = s
+            .orgs
+            .iter()
+            .filter(|o| !o.deleted)
+            .filter(|o| {
+                prefix
+                    .as_deref()
+                    .is_none_or(|p| o.name.to_lowercase().starts_with(p))
+            })
+            .map(org_json)
+            .collect();
+        let results: Vec<Value> = all
+            .iter()
+            .skip((page - 1) * per)
+            .take(per)
+            .cloned()
+            .collect();
+        return reply(200, json!({"results": results, "links": []}));
+    }
+    if *method != Method::POST {
+        return reply(405, api_error(405, "METHOD_NOT_ALLOWED", "no"));
+    }
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let name = v["name"].as_str().unwrap_or("").to_string();
+    if !mock_org_name_ok(&name) {
+        return reply(
+            400,
+            json!({"detail": "Invalid organization name.", "error": 400, "errorCode": "INVALID_ATTRIBUTE", "parameters": ["name"], "reason": "Bad Request"}),
+        );
+    }
+    if v.get("orgOwnerId").is_none() && matches!(s.auth, MockAuth::Digest) {
+        return reply(
+            400,
+            json!({"detail": "The required attribute orgOwnerId was not specified.", "error": 400, "errorCode": "MISSING_ATTRIBUTE", "parameters": ["orgOwnerId"], "reason": "Bad Request"}),
+        );
+    }
+    let id = s.next_id();
+    let org = MockOrg {
+        id,
+        name,
+        has_projects: false,
+        deleted: false,
+    };
+    s.orgs.push(org.clone());
+    let mut out = json!({"organization": org_json(&org), "skipDefaultAlertsSettings": false});
+    if let Some(owner) = v.get("orgOwnerId") {
+        out["orgOwnerId"] = owner.clone();
+    }
+    reply(201, out)
+}
+
+fn one_org(s: &mut MockState, method: &Method, id: &str, body: &[u8]) -> axum::response::Response {
+    let Some(pos) = s
+        .orgs
+        .iter()
+        .position(|o| o.id == id && (!o.deleted || *method == Method::GET))
+    else {
+        return reply(
+            404,
+            api_error(
+                404,
+                "ORG_NOT_FOUND",
+                &format!("Organization {id} not found."),
+            ),
+        );
+    };
+    if *method == Method::GET {
+        return reply(200, org_json(&s.orgs[pos]));
+    }
+    if *method == Method::PATCH {
+        let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let Some(name) = v["name"].as_str().filter(|n| mock_org_name_ok(n)) else {
+            return reply(400, api_error(400, "INVALID_ATTRIBUTE", "Invalid name."));
+        };
+        s.orgs[pos].name = name.to_string();
+        return reply(200, org_json(&s.orgs[pos]));
+    }
+    if *method == Method::DELETE {
+        if s.orgs[pos].has_projects {
+            return reply(
+                409,
+                api_error(
+                    409,
+                    "CANNOT_DELETE_ORG_ACTIVE_PROJECTS",
+                    "Organizations with active projects cannot be removed.",
+                ),
+            );
+        }
+        s.orgs.remove(pos);
+        return axum::response::Response::builder()
+            .status(204)
+            .body(Body::empty())
+            .unwrap();
+    }
+    reply(405, api_error(405, "METHOD_NOT_ALLOWED", "no"))
+}
+
+fn new_org(name: &str, owner: Option<&str>) -> NewOrg {
+    NewOrg {
+        name: name.into(),
+        owner_id: owner.map(String::from),
+        ..NewOrg::default()
+    }
+}
+
+#[tokio::test]
+async fn organization_lifecycle() {
+    let mock = Mock::start(MockAuth::Digest).await;
+    let client = mock.digest_client();
+    let created = client
+        .create_org(&new_org("team", Some(OWNER)))
+        .await
+        .unwrap();
+    assert!(created.environment_keys.is_empty());
+    let org = created.org;
+    assert!(is_object_id(&org.id));
+    assert_eq!(org.name, "team");
+    assert_eq!(org.created_at, None);
+    let post = mock
+        .seen()
+        .into_iter()
+        .find(|s| s.method == Method::POST && s.path == ORGS_PATH && s.status == 201);
+    assert!(post.is_some());
+    mock.add_org("team-b");
+    mock.add_org("TEAM");
+
+    assert_eq!(client.get_org(&org.id).await.unwrap(), org);
+    assert_eq!(client.find_org_by_name("team").await.unwrap().id, org.id);
+    let lookup = mock
+        .seen()
+        .into_iter()
+        .rfind(|s| s.method == Method::GET && s.path == ORGS_PATH)
+        .unwrap();
+    assert!(lookup.query.contains("name=team") && lookup.query.contains("itemsPerPage=500"));
+    assert!(client
+        .find_org_by_name("tea")
+        .await
+        .unwrap_err()
+        .is_not_found());
+
+    let renamed = client
+        .update_org(
+            &org.id,
+            &OrgUpdate {
+                name: "team(renamed)".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "team(renamed)");
+    assert_eq!(client.get_org(&org.id).await.unwrap().name, "team(renamed)");
+
+    client.delete_org(&org.id).await.unwrap();
+    assert!(client.get_org(&org.id).await.unwrap_err().is_not_found());
+    client.delete_org(&org.id).await.unwrap();
+
+    // An organization Atlas reports with isDeleted reads as gone.
+    let gone = mock.add_org("ghost");
+    mock.lock().orgs.last_mut().unwrap().deleted = true;
+    assert!(client.get_org(&gone).await.unwrap_err().is_not_found());
+    assert_eq!(
+        mock.seen().last().map(|s| (s.path.clone(), s.status)),
+        Some((format!("{ORGS_PATH}/{gone}"), 200))
+    );
+}
+
+#[tokio::test]
+async fn organization_inputs_are_checked_before_any_request() {
+    let mock = Mock::start(MockAuth::Digest).await;
+    let client = mock.digest_client();
+    let long = "a".repeat(65);
+    for (new, field) in [
+        (new_org("", None), "name"),
+        (new_org("has space", None), "name"),
+        (new_org("slash/y", None), "name"),
+        (new_org(&long, None), "name"),
+        (new_org("ok", Some("not-hex")), "orgOwnerId"),
+        (
+            NewOrg {
+                description: Some("d".into()),
+                ..new_org("ok", None)
+            },
+            "description",
+        ),
+        (
+            NewOrg {
+                environments: Some(vec!["dev".into()]),
+                ..new_org("ok", None)
+            },
+            "environments",
+        ),
+    ] {
+        match client.create_org(&new).await {
+            Err(BackendError::Invalid {
+                status: 0,
+                field: Some(f),
+                ..
+            }) => assert_eq!(f, field, "{}", new.name),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        client
+            .update_org(ORG, &OrgUpdate { name: "a b".into() })
+            .await,
+        Err(BackendError::Invalid { status: 0, .. })
+    ));
+    assert!(matches!(
+        client.get_org("nope").await,
+        Err(BackendError::Invalid { status: 0, .. })
+    ));
+    assert!(matches!(
+        client.delete_org("../x").await,
+        Err(BackendError::Invalid { status: 0, .. })
+    ));
+    assert!(mock.seen().is_empty());
+    assert!(is_valid_org_name("Équipe_1(a),b:c&d@e+f'g.h-i"));
+    assert!(is_valid_org_name("組織٣"));
+    assert!(!is_valid_org_name("tab\there"));
+}
+
+#[tokio::test]
+async fn organization_refusals_carry_atlas_detail() {
+    let mock = Mock::start(MockAuth::Digest).await;
+    let client = mock.digest_client();
+    // An API key must name the owner: Atlas says so.
+    let err = client
+        .create_org(&new_org("ownerless", None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Invalid { status: 400, code: Some(c), field: Some(f), message, .. }
+            if c == "MISSING_ATTRIBUTE" && f == "orgOwnerId" && message.contains("orgOwnerId")),
+        "{err:?}"
+    );
+    let id = mock.add_org("busy");
+    mock.lock().orgs.last_mut().unwrap().has_projects = true;
+    let err = client.delete_org(&id).await.unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Invalid { status: 409, code: Some(c), message, .. }
+            if c == "CANNOT_DELETE_ORG_ACTIVE_PROJECTS" && message.contains("active projects")),
+        "{err:?}"
+    );
+    assert_eq!(mock.orgs_named("busy"), vec![id]);
+    // A service account needs no owner.
+    let oauth = Mock::start(MockAuth::OAuth).await;
+    let created = oauth
+        .oauth_client()
+        .create_org(&new_org("by-sa", None))
+        .await
+        .unwrap();
+    assert_eq!(created.org.name, "by-sa");
+}
+
+#[tokio::test]
+async fn a_lost_organization_create_adopts_what_it_made() {
+    let mock = Mock::start(MockAuth::Digest).await;
+    let client = mock.client_with(digest_creds(PRIVATE), Duration::from_millis(400));
+    mock.fault(Method::POST, ORGS_PATH, FaultKind::CommitThen(500), 1);
+    let created = client
+        .create_org(&new_org("lost", Some(OWNER)))
+        .await
+        .unwrap();
+    assert_eq!(mock.orgs_named("lost"), vec![created.org.id.clone()]);
+    assert_eq!(
+        mock.count(Method::POST, ORGS_PATH),
+        2,
+        "the Digest challenge, then one create"
+    );
+
+    mock.reset_seen();
+    mock.fault(
+        Method::POST,
+        ORGS_PATH,
+        FaultKind::CommitThenStall(Duration::from_secs(2)),
+        1,
+    );
+    let created = client
+        .create_org(&new_org("slow", Some(OWNER)))
+        .await
+        .unwrap();
+    assert_eq!(mock.orgs_named("slow"), vec![created.org.id]);
+    assert_eq!(mock.count(Method::DELETE, ORGS_PATH), 0);
+
+    // Nothing made (a proxy's 502): created once more after looking.
+    mock.reset_seen();
+    mock.fault(
+        Method::POST,
+        ORGS_PATH,
+        FaultKind::Respond {
+            status: 502,
+            body: "<html><title>502 Bad Gateway</title></html>".into(),
+            content_type: "text/html",
+            retry_after: None,
+        },
+        1,
+    );
+    let created = client
+        .create_org(&new_org("gateway", Some(OWNER)))
+        .await
+        .unwrap();
+    assert_eq!(mock.orgs_named("gateway"), vec![created.org.id]);
+
+    // An older organization of the same name is never adopted.
+    let old = {
+        let mut s = mock.lock();
+        let old = format!("{:08x}{:016x}", 0x5d000000u32, 1u64);
+        s.orgs.push(MockOrg {
+            id: old.clone(),
+            name: "shared".into(),
+            has_projects: false,
+            deleted: false,
+        });
+        old
+    };
+    mock.fault(Method::POST, ORGS_PATH, FaultKind::CommitThen(503), 1);
+    let created = client
+        .create_org(&new_org("shared", Some(OWNER)))
+        .await
+        .unwrap();
+    assert_ne!(created.org.id, old);
+    let mut named = mock.orgs_named("shared");
+    named.sort();
+    let mut expected = vec![old, created.org.id];
+    expected.sort();
+    assert_eq!(named, expected);
+}
+
+#[tokio::test]
+async fn a_lost_create_that_made_two_organizations_keeps_one() {
+    let mock = Mock::start(MockAuth::OAuth).await;
+    let client = mock.oauth_client();
+    // Two organizations of the name appear within the failed request (a retried write on
+    // the vendor side): the oldest is kept, the other deleted.
+    mock.fault(Method::POST, ORGS_PATH, FaultKind::CommitThen(500), 1);
+    let twin = mock.add_org("twins");
+    let created = client.create_org(&new_org("twins", None)).await.unwrap();
+    assert_eq!(created.org.id, twin, "the oldest is kept");
+    assert_eq!(mock.orgs_named("twins"), vec![twin]);
+    assert_eq!(mock.count(Method::DELETE, ORGS_PATH), 1);
+}
+
+#[tokio::test]
+async fn organization_lookup_reads_every_page() {
+    let mock = Mock::start(MockAuth::Digest).await;
+    let client = mock.digest_client();
+    for i in 0..1200 {
+        mock.add_org(&format!("bulk-{i:04}"));
+    }
+    let wanted = mock.add_org("bulk");
+    assert_eq!(client.find_org_by_name("bulk").await.unwrap().id, wanted);
+    let pages = mock
+        .seen()
+        .iter()
+        .filter(|s| s.method == Method::GET && s.path == ORGS_PATH && s.status == 200)
+        .count();
+    assert_eq!(pages, 3);
+    mock.add_org("bulk");
+    let err = client.find_org_by_name("bulk").await.unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Invalid { status: 0, field: Some(f), .. } if f == "name"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn conformance_suite_passes_against_the_mock() {
+    use crate::backend::conformance::{self, Target};
+    let mock = Mock::start(MockAuth::Digest).await;
+    let mut target = Target::for_kind(BackendKind::Atlas, Some(ORG.into()), "conf-digest");
+    target.org_owner_id = Some(OWNER.into());
+    conformance::run(&mock.digest_client(), &target)
+        .await
+        .unwrap();
+    let oauth = Mock::start(MockAuth::OAuth).await;
+    let target = Target::for_kind(BackendKind::Atlas, Some(ORG.into()), "conf-sa");
+    conformance::run(&oauth.oauth_client(), &target)
+        .await
+        .unwrap();
 }

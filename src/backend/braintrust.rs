@@ -1,0 +1,631 @@
+//! Braintrust client: API keys (`/v1/api_key`) and organization lookups
+//! (`/v1/organization`).
+//!
+//! # What Braintrust can do
+//! - API keys: create (`POST /v1/api_key` `{name, org_name?}` → `{id, created, name,
+//!   preview_name, org_id, key}`, the raw `key` shown once), read (`GET /v1/api_key/{id}`),
+//!   list (`GET /v1/api_key`, newest first, cursor `starting_after` + `limit`, filters
+//!   `org_name` and `api_key_name`) and delete (`DELETE /v1/api_key/{id}`, which answers the
+//!   deleted key; 404 = already gone). No update; keys have no roles.
+//! - Organizations: read (`GET /v1/organization/{id}`) and look up by name
+//!   (`GET /v1/organization?org_name=`). No create, update or delete.
+//!
+//! # Requests
+//! `Authorization: Bearer <api_key>`. Error bodies are `text/plain` or JSON (`error`,
+//! `message`, `details`); 429 answers carry `Retry-After`, which the retries honour. Ids put
+//! in paths are checked first (letters, digits, `-_.~`).
+//!
+//! # Listings and reads
+//! A listing reads pages of [`PAGE_LIMIT`] keys (`starting_after` = the last id of the
+//! previous page) until a short or empty page; a page that brings no new id is an error
+//! rather than an endless loop. An organization's keys are listed with `org_name`: when only
+//! its id is known, its name is resolved once with `GET /v1/organization/{id}` and
+//! remembered (lookups by id or name also fill that memory). Keys that report another
+//! `org_id` are left out.
+//!
+//! [`Backend::get_api_key`] with an organization id serves from that organization's listing,
+//! shared for [`ListCache::DEFAULT_TTL`], and confirms an id absent from it with a real GET
+//! (it may be newer than the listing); without an organization id (after an import) it is a
+//! GET. Every write invalidates the cached listings.
+//!
+//! # Creates that fail ambiguously (SPEC §6)
+//! A POST is retried only when Braintrust provably did not act (429, no connection). After a
+//! timeout, a reset, a 5xx or an undecodable success, the client lists the keys of that name
+//! (`api_key_name`, and `org_name` when known) and deletes those whose `created` (server
+//! clock, calibrated against the `Date` header) falls within the failed request and that it
+//! did not create itself: their secrets are lost. Then it creates the key once more (again up
+//! to `max_retries` times while each attempt is lost and cleaned up). The listing is looked
+//! at up to three times before concluding that nothing was created. Creates of the same name
+//! are fenced against a reconciliation in progress.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+
+use super::http::{
+    Backoff, BearerAuth, HttpClient, HttpSettings, Request, Response, RetryPolicy, SendError,
+    VendorError,
+};
+use super::list_cache::ListCache;
+use super::support::{
+    annotate, check_not_blank, check_segment, clock_offset, invalid, look_delays, CreateWindow,
+    Fences, OwnIds,
+};
+use super::{ApiKey, Backend, BackendError, BackendKind, CreatedApiKey, NewApiKey, Org, Secret};
+
+const VENDOR: &str = "braintrust";
+
+/// Braintrust's public API.
+pub const DEFAULT_BASE_URL: &str = "https://api.braintrust.dev";
+
+/// Page size of listings.
+pub const PAGE_LIMIT: usize = 1000;
+
+/// Everything needed to build a [`BraintrustClient`].
+#[derive(Debug, Clone)]
+pub struct BraintrustConfig {
+    /// e.g. [`DEFAULT_BASE_URL`].
+    pub base_url: String,
+    /// The API key sent as a bearer token.
+    pub api_key: Secret,
+    /// Shared HTTP settings.
+    pub http: HttpSettings,
+}
+
+/// A Braintrust client. See the module documentation for its behaviour.
+pub struct BraintrustClient {
+    http: HttpClient,
+    auth: BearerAuth,
+    backoff: Backoff,
+    /// Key listings by organization id.
+    keys: ListCache<ApiKey>,
+    /// Organization id → name.
+    org_names: Mutex<HashMap<String, String>>,
+    own: OwnIds,
+    fences: Fences,
+}
+
+impl fmt::Debug for BraintrustClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BraintrustClient")
+            .field("base_url", &self.http.base_url().as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BraintrustClient {
+    /// A client for `cfg`. Fails with [`BackendError::Config`] on a malformed base URL
+    /// (see [`super::http::parse_base_url`]) or an empty API key.
+    pub fn new(cfg: BraintrustConfig) -> Result<Self, BackendError> {
+        if cfg.api_key.expose().trim().is_empty() {
+            return Err(BackendError::Config {
+                vendor: VENDOR,
+                message: "api_key must not be empty".into(),
+            });
+        }
+        let http = HttpClient::new(VENDOR, &cfg.base_url, &cfg.http)?
+            .with_error_parser(parse_braintrust_error);
+        Ok(BraintrustClient {
+            http,
+            auth: BearerAuth::new(VENDOR, &cfg.api_key)?,
+            backoff: Backoff::default(),
+            keys: ListCache::default(),
+            org_names: Mutex::new(HashMap::new()),
+            own: OwnIds::default(),
+            fences: Fences::default(),
+        })
+    }
+
+    /// Replaces the retry timing (tests shorten it); reconciliation looks scale with it.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.http = self.http.with_backoff(backoff);
+        self.backoff = backoff;
+        self
+    }
+
+    /// Replaces the lifetime of the cached key listings (default
+    /// [`ListCache::DEFAULT_TTL`]).
+    pub fn with_list_ttl(mut self, ttl: Duration) -> Self {
+        self.keys = ListCache::new(ttl);
+        self
+    }
+
+    /// The HTTP client (base URL, vendor).
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    async fn send(&self, req: Request) -> Result<Response, SendError> {
+        self.http.send(&req, &self.auth).await
+    }
+
+    fn remember_org(&self, org: &Org) {
+        self.org_names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(org.id.clone(), org.name.clone());
+    }
+
+    /// The name of organization `org_id`, resolved once.
+    async fn org_name_of(&self, org_id: &str) -> Result<String, BackendError> {
+        let known = self
+            .org_names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(org_id)
+            .cloned();
+        match known {
+            Some(name) => Ok(name),
+            None => Ok(self.get_org(org_id).await?.name),
+        }
+    }
+
+    /// Every key matching the filters, all pages, with the server clock offset.
+    async fn fetch_keys(
+        &self,
+        org_name: Option<&str>,
+        key_name: Option<&str>,
+    ) -> Result<(Vec<ApiKey>, Option<i64>), BackendError> {
+        let mut keys = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut offset = None;
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut req = Request::get("/v1/api_key").query("limit", PAGE_LIMIT.to_string());
+            if let Some(after) = &cursor {
+                req = req.query("starting_after", after.clone());
+            }
+            if let Some(org) = org_name {
+                req = req.query("org_name", org);
+            }
+            if let Some(name) = key_name {
+                req = req.query("api_key_name", name);
+            }
+            let resp = self
+                .send(req.describe("the Braintrust api_key endpoint"))
+                .await?;
+            if offset.is_none() {
+                offset = clock_offset(&resp);
+            }
+            let page: ListWire<KeyWire> = resp.json()?;
+            let count = page.objects.len();
+            let mut new_ids = 0;
+            for wire in page.objects {
+                if seen.insert(wire.id.clone()) {
+                    new_ids += 1;
+                    cursor = Some(wire.id.clone());
+                    keys.push(wire.into_api_key());
+                }
+            }
+            if count < PAGE_LIMIT {
+                break;
+            }
+            if new_ids == 0 {
+                return Err(BackendError::BadResponse {
+                    vendor: VENDOR,
+                    status: resp.status().as_u16(),
+                    message: "a page of the key listing repeats earlier keys; pagination does not advance".into(),
+                });
+            }
+        }
+        Ok((keys, offset))
+    }
+
+    /// The keys of organization `org_id` (every key the caller sees when empty).
+    async fn fetch_org_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, BackendError> {
+        if org_id.is_empty() {
+            return Ok(self.fetch_keys(None, None).await?.0);
+        }
+        let name = self.org_name_of(org_id).await?;
+        let (keys, _) = self.fetch_keys(Some(&name), None).await?;
+        Ok(keys
+            .into_iter()
+            .filter(|k| k.org_id.as_deref().is_none_or(|o| o == org_id))
+            .collect())
+    }
+
+    async fn get_key_direct(&self, id: &str) -> Result<ApiKey, BackendError> {
+        let resp = self
+            .send(Request::get(format!("/v1/api_key/{id}")).describe(format!("api key {id}")))
+            .await?;
+        let wire: KeyWire = resp.json()?;
+        Ok(wire.into_api_key())
+    }
+
+    /// One POST of a key. `Err` with `ambiguous` when Braintrust may have created it anyway.
+    async fn post_key(&self, body: &CreateKeyBody<'_>) -> Result<CreatedApiKey, SendError> {
+        let req = Request::post("/v1/api_key")
+            .json(body)?
+            .retry(RetryPolicy::Create)
+            .sensitive_response()
+            .describe("the Braintrust api_key endpoint");
+        let resp = self.send(req).await?;
+        let ambiguous = |error: BackendError| SendError {
+            error,
+            ambiguous: true,
+        };
+        let wire: KeyWire = resp.json().map_err(ambiguous)?;
+        let status = resp.status().as_u16();
+        let bad = |message: &str| {
+            ambiguous(BackendError::BadResponse {
+                vendor: VENDOR,
+                status,
+                message: message.to_string(),
+            })
+        };
+        if wire.id.trim().is_empty() {
+            return Err(bad("the created key came back without an id"));
+        }
+        let Some(secret) = wire.key.clone().filter(|s| !s.expose().is_empty()) else {
+            return Err(bad("the created key came back without its key"));
+        };
+        self.own.insert(&wire.id);
+        Ok(CreatedApiKey {
+            key: wire.into_api_key(),
+            secret,
+        })
+    }
+
+    /// Deletes keys named `name` that a lost create in `window` may have made.
+    async fn reconcile(
+        &self,
+        org_name: Option<&str>,
+        name: &str,
+        window: CreateWindow,
+    ) -> Result<Vec<String>, BackendError> {
+        let mut candidates = Vec::new();
+        for delay in look_delays(self.backoff.initial) {
+            tokio::time::sleep(delay).await;
+            let (keys, offset) = self.fetch_keys(org_name, Some(name)).await?;
+            candidates = keys
+                .into_iter()
+                .filter(|k| k.name == name && !self.own.contains(&k.id))
+                .filter(|k| window.contains_time(k.created_at.as_deref(), offset))
+                .map(|k| k.id)
+                .collect();
+            if !candidates.is_empty() {
+                break;
+            }
+        }
+        for id in &candidates {
+            tracing::warn!(
+                vendor = VENDOR,
+                key_id = %id,
+                "deleting an API key created by a create request whose outcome was lost (its secret is unknown)"
+            );
+            self.delete_key(id).await?;
+        }
+        Ok(candidates)
+    }
+
+    async fn delete_key(&self, id: &str) -> Result<(), BackendError> {
+        let result = self
+            .send(Request::delete(format!("/v1/api_key/{id}")).describe(format!("api key {id}")))
+            .await;
+        self.keys.clear();
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.error.is_not_found() => Ok(()),
+            Err(e) => Err(e.error),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for BraintrustClient {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Braintrust
+    }
+
+    async fn create_api_key(&self, new: &NewApiKey) -> Result<CreatedApiKey, BackendError> {
+        check_not_blank(VENDOR, "name", &new.name)?;
+        if !new.roles.is_empty() {
+            return Err(invalid(
+                VENDOR,
+                "roles",
+                "Braintrust API keys have no roles",
+            ));
+        }
+        if !new.project_roles.is_empty() {
+            return Err(invalid(
+                VENDOR,
+                "project_roles",
+                "Braintrust API keys have no project roles",
+            ));
+        }
+        let org_name = match (&new.org_name, &new.org_id) {
+            (Some(name), _) => {
+                check_not_blank(VENDOR, "org_name", name)?;
+                Some(name.clone())
+            }
+            (None, Some(id)) if !id.is_empty() => {
+                check_segment(VENDOR, "org_id", id)?;
+                Some(self.org_name_of(id).await?)
+            }
+            _ => None,
+        };
+        let body = CreateKeyBody {
+            name: &new.name,
+            org_name: org_name.as_deref(),
+        };
+        let fence = self.fences.get(format!(
+            "{}\n{}",
+            org_name.as_deref().unwrap_or(""),
+            new.name
+        ));
+        let mut reconciled: Vec<String> = Vec::new();
+        let max_rounds = self.http.max_retries().max(1) + 1;
+        let mut round = 0;
+        loop {
+            round += 1;
+            let sent = OffsetDateTime::now_utc();
+            let result = {
+                let _create = fence.read().await;
+                self.post_key(&body).await
+            };
+            self.keys.clear();
+            let error = match result {
+                Ok(created) => {
+                    if !reconciled.is_empty() {
+                        tracing::info!(
+                            vendor = VENDOR,
+                            deleted = reconciled.len(),
+                            "API key created after cleaning up a lost create"
+                        );
+                    }
+                    return Ok(created);
+                }
+                Err(SendError {
+                    error,
+                    ambiguous: false,
+                }) => return Err(error),
+                Err(SendError { error, .. }) => error,
+            };
+            let window = CreateWindow {
+                sent,
+                failed: OffsetDateTime::now_utc(),
+            };
+            tracing::warn!(
+                vendor = VENDOR,
+                round,
+                error = %error,
+                "creating an API key failed without a clear outcome; reconciling"
+            );
+            let _reconcile = fence.write().await;
+            match self.reconcile(org_name.as_deref(), &new.name, window).await {
+                Ok(deleted) => reconciled.extend(deleted),
+                Err(check) => {
+                    return Err(annotate(
+                        error,
+                        &format!(
+                            "; checking whether the key was created anyway also failed ({check}): \
+                             an API key named {:?} may exist without its secret",
+                            new.name
+                        ),
+                    ))
+                }
+            }
+            if round >= max_rounds {
+                let note = if reconciled.is_empty() {
+                    "; no key was left behind".to_string()
+                } else {
+                    format!(
+                        "; the {} key(s) it may have created were found and deleted",
+                        reconciled.len()
+                    )
+                };
+                return Err(annotate(error, &note));
+            }
+        }
+    }
+
+    async fn get_api_key(&self, org_id: &str, id: &str) -> Result<ApiKey, BackendError> {
+        check_segment(VENDOR, "id", id)?;
+        if org_id.is_empty() {
+            return self.get_key_direct(id).await;
+        }
+        check_segment(VENDOR, "org_id", org_id)?;
+        let listing = self
+            .keys
+            .get_or_fetch(org_id, || self.fetch_org_keys(org_id))
+            .await;
+        match listing {
+            Ok(list) => {
+                if let Some(key) = list.iter().find(|k| k.id == id) {
+                    return Ok(key.clone());
+                }
+            }
+            // The organization itself is unknown: the key may still be readable by id.
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        self.get_key_direct(id).await
+    }
+
+    async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, BackendError> {
+        if !org_id.is_empty() {
+            check_segment(VENDOR, "org_id", org_id)?;
+        }
+        let keys = self.fetch_org_keys(org_id).await?;
+        self.keys.put(org_id, keys.clone());
+        Ok(keys)
+    }
+
+    async fn delete_api_key(&self, org_id: &str, id: &str) -> Result<(), BackendError> {
+        let _ = org_id;
+        check_segment(VENDOR, "id", id)?;
+        self.delete_key(id).await
+    }
+
+    async fn get_org(&self, id: &str) -> Result<Org, BackendError> {
+        check_segment(VENDOR, "id", id)?;
+        let resp = self
+            .send(
+                Request::get(format!("/v1/organization/{id}"))
+                    .describe(format!("organization {id}")),
+            )
+            .await?;
+        let wire: OrgWire = resp.json()?;
+        let org = wire.into_org();
+        self.remember_org(&org);
+        Ok(org)
+    }
+
+    async fn find_org_by_name(&self, name: &str) -> Result<Org, BackendError> {
+        check_not_blank(VENDOR, "name", name)?;
+        let mut found: Vec<Org> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut req = Request::get("/v1/organization")
+                .query("org_name", name)
+                .query("limit", PAGE_LIMIT.to_string());
+            if let Some(after) = &cursor {
+                req = req.query("starting_after", after.clone());
+            }
+            let resp = self
+                .send(req.describe(format!("organization named {name:?}")))
+                .await?;
+            let page: ListWire<OrgWire> = resp.json()?;
+            let count = page.objects.len();
+            let mut new_ids = 0;
+            for wire in page.objects {
+                if seen.insert(wire.id.clone()) {
+                    new_ids += 1;
+                    cursor = Some(wire.id.clone());
+                    let org = wire.into_org();
+                    self.remember_org(&org);
+                    if org.name == name {
+                        found.push(org);
+                    }
+                }
+            }
+            if count < PAGE_LIMIT || new_ids == 0 {
+                break;
+            }
+        }
+        match found.len() {
+            0 => Err(BackendError::NotFound {
+                what: format!("organization named {name:?}"),
+            }),
+            1 => Ok(found.remove(0)),
+            n => {
+                let ids: Vec<&str> = found.iter().map(|o| o.id.as_str()).collect();
+                Err(invalid(
+                    VENDOR,
+                    "name",
+                    format!(
+                        "{n} Braintrust organizations are named {name:?} ({}); look one up by id",
+                        ids.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// Braintrust's JSON error bodies (shape undocumented): `message`, else `error` (a string
+/// or an object with `message`), with `details` appended when it is text. Plain-text bodies
+/// need no hook: the shared reading quotes them.
+pub fn parse_braintrust_error(status: u16, body: &serde_json::Value) -> Option<VendorError> {
+    let _ = status;
+    let obj = body.as_object()?;
+    let text = |v: Option<&serde_json::Value>| {
+        v.and_then(serde_json::Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let error = obj.get("error");
+    let mut message = text(obj.get("message"))
+        .or_else(|| text(error))
+        .or_else(|| text(error.and_then(|e| e.get("message"))))?;
+    if let Some(details) = text(obj.get("details")) {
+        if details != message {
+            message = format!("{message}: {details}");
+        }
+    }
+    let code = text(obj.get("code"));
+    Some(VendorError {
+        code,
+        message,
+        field: None,
+    })
+}
+
+#[derive(Serialize)]
+struct CreateKeyBody<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_name: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct ListWire<T> {
+    #[serde(default = "Vec::new")]
+    objects: Vec<T>,
+}
+
+/// `ApiKey` / `CreateApiKeyOutput`. No `Debug`: the create answer holds the raw key.
+#[derive(Deserialize)]
+struct KeyWire {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    created: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    preview_name: Option<String>,
+    #[serde(default)]
+    org_id: Option<String>,
+    #[serde(default, deserialize_with = "secret_opt")]
+    key: Option<Secret>,
+}
+
+fn secret_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(Secret::new))
+}
+
+impl KeyWire {
+    fn into_api_key(self) -> ApiKey {
+        ApiKey {
+            id: self.id,
+            name: self.name,
+            org_id: self.org_id.filter(|o| !o.is_empty()),
+            public_key: None,
+            preview: self.preview_name.filter(|p| !p.is_empty()),
+            roles: Vec::new(),
+            created_at: self.created.filter(|c| !c.is_empty()),
+        }
+    }
+}
+
+/// `Organization`.
+#[derive(Deserialize)]
+struct OrgWire {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    created: Option<String>,
+}
+
+impl OrgWire {
+    fn into_org(self) -> Org {
+        Org {
+            id: self.id,
+            name: self.name,
+            created_at: self.created.filter(|c| !c.is_empty()),
+            ..Org::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
