@@ -14,7 +14,7 @@ use crate::framework::{
 };
 use crate::provider::ProviderState;
 
-use super::backend_diagnostic;
+use super::{backend_diagnostic, null_object, unknowns_to_null};
 
 /// The Atlas organization roles an API key may hold.
 pub const ATLAS_ROLES: &[&str] = &[
@@ -381,18 +381,6 @@ fn identity_of(state: &Value) -> Option<Value> {
     ]))
 }
 
-/// Replaces every unknown left at the top level with null: apply must return a wholly
-/// known object.
-fn resolve_unknowns(state: &mut Value) {
-    if let Value::Object(attrs) = state {
-        for v in attrs.values_mut() {
-            if v.is_unknown() {
-                *v = Value::Null;
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // The resource
 // ---------------------------------------------------------------------------------------
@@ -495,7 +483,7 @@ impl ApiKeyResource {
             .map(format_time)
             .unwrap_or(Value::Null);
         state.set_attr("expires_at", expires);
-        resolve_unknowns(&mut state);
+        unknowns_to_null(&mut state);
         ApplyResponse {
             identity: identity_of(&state),
             state,
@@ -529,7 +517,7 @@ impl ApiKeyResource {
             }
         }
         let mut state = planned.clone();
-        resolve_unknowns(&mut state);
+        unknowns_to_null(&mut state);
         ApplyResponse {
             identity: identity_of(&state),
             state,
@@ -795,7 +783,7 @@ impl Resource for ApiKeyResource {
             ("org_id", Value::opt_string(org_id)),
             ("created_at", Value::from(now_rfc3339())),
         ]);
-        let mut full = empty_state();
+        let mut full = null_object(&schema());
         if let (Value::Object(dst), Value::Object(src)) = (&mut full, state) {
             dst.extend(src);
         }
@@ -809,7 +797,7 @@ impl Resource for ApiKeyResource {
 
 /// The state of an existing key as a listing shows it (no secret): for list resources.
 pub(crate) fn listed_state(key: &ApiKey, kind: BackendKind, org_id: &str) -> Value {
-    let mut state = empty_state();
+    let mut state = null_object(&schema());
     state.set_attr("org_id", Value::from(org_id));
     merge_backend_view(&mut state, key, kind);
     state
@@ -818,17 +806,6 @@ pub(crate) fn listed_state(key: &ApiKey, kind: BackendKind, org_id: &str) -> Val
 /// The identity of a listed key.
 pub(crate) fn listed_identity(state: &Value) -> Value {
     identity_of(state).unwrap_or(Value::Null)
-}
-
-/// An object of the schema's type with every attribute null.
-fn empty_state() -> Value {
-    let names: Vec<String> = schema()
-        .block
-        .attributes
-        .iter()
-        .map(|a| a.name.clone())
-        .collect();
-    Value::object(names.iter().map(|n| (n.as_str(), Value::Null)))
 }
 
 #[cfg(test)]

@@ -3,31 +3,19 @@
 
 use std::sync::Arc;
 
-use crate::codec::{Attribute, Block, Schema, Type};
+use crate::codec::{Block, Schema};
 use crate::framework::{Diagnostics, ListRequest, ListResource, ListedResource};
 use crate::provider::ProviderState;
 
 use super::api_key::{listed_identity, listed_state};
-use super::api_keys_data_source::list_selected_keys;
+use super::api_keys_data_source::{list_selected_keys, selector_attributes};
 
 fn schema() -> Schema {
-    let block = Block::new(
-        "Finds the API keys of an organization (Atlas, Braintrust or env0), to import them with `terraform query -generate-config-out`. Secrets are never listed.",
-    )
-    .attribute(
-        Attribute::new("org_id", Type::String)
-            .optional()
-            .description("The organization. Atlas: required (24-hex id). env0: defaults to the provider's `organization_id`. Braintrust: resolved from `org_name` when unset."),
-    )
-    .attribute(
-        Attribute::new("org_name", Type::String)
-            .optional()
-            .description("Braintrust only: the organization by name (defaults to the provider's `org_name`)."),
-    )
-    .attribute(
-        Attribute::new("name_prefix", Type::String)
-            .optional()
-            .description("Only keys whose name starts with this prefix."),
+    let block = selector_attributes().into_iter().fold(
+        Block::new(
+            "Finds the API keys of an organization (Atlas, Braintrust or env0), to import them with `terraform query -generate-config-out`. Secrets are never listed.",
+        ),
+        Block::attribute,
     );
     Schema::new(0, block)
 }

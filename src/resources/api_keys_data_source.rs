@@ -20,26 +20,31 @@ fn key_type() -> Type {
     ])
 }
 
-fn schema() -> Schema {
-    let block = Block::new(
-        "Lists the API keys of an organization on the configured backend (Atlas, Braintrust or env0). Secrets are never listed: backends show them only once, at create.",
-    )
-    .attribute(
+/// The attributes that select an organization's keys: shared with the list resource.
+pub(crate) fn selector_attributes() -> [Attribute; 3] {
+    [
         Attribute::new("org_id", Type::String)
             .optional()
-            .computed()
             .description("The organization. Atlas: required (24-hex id). env0: defaults to the provider's `organization_id`. Braintrust: resolved from `org_name` when unset."),
-    )
-    .attribute(
         Attribute::new("org_name", Type::String)
             .optional()
             .description("Braintrust only: the organization by name (defaults to the provider's `org_name`)."),
-    )
-    .attribute(
         Attribute::new("name_prefix", Type::String)
             .optional()
             .description("Only keys whose name starts with this prefix."),
+    ]
+}
+
+fn schema() -> Schema {
+    let [org_id, org_name, name_prefix] = selector_attributes();
+    // The data source reports the organization it resolved.
+    let org_id = org_id.computed();
+    let block = Block::new(
+        "Lists the API keys of an organization on the configured backend (Atlas, Braintrust or env0). Secrets are never listed: backends show them only once, at create.",
     )
+    .attribute(org_id)
+    .attribute(org_name)
+    .attribute(name_prefix)
     .attribute(
         Attribute::new("keys", Type::list(key_type()))
             .computed()

@@ -13,7 +13,7 @@ pub mod org_data_source;
 use std::sync::Arc;
 
 use crate::backend::BackendError;
-use crate::codec::AttributePath;
+use crate::codec::{AttributePath, Schema, Value};
 use crate::framework::{DataSource, Diagnostics, ListResource, Resource};
 use crate::provider::ProviderState;
 
@@ -65,5 +65,27 @@ pub(crate) fn backend_diagnostic(
     match attribute {
         Some(path) => Diagnostics::attribute_error(path, summary, detail),
         None => Diagnostics::error(summary, detail),
+    }
+}
+
+/// An object of the schema's type with every attribute null.
+pub(crate) fn null_object(schema: &Schema) -> Value {
+    Value::Object(
+        schema
+            .block
+            .attributes
+            .iter()
+            .map(|a| (a.name.clone(), Value::Null))
+            .collect(),
+    )
+}
+
+/// Replaces every unknown left at the top level with null: apply and data source reads
+/// must return wholly known objects.
+pub(crate) fn unknowns_to_null(state: &mut Value) {
+    if let Value::Object(attrs) = state {
+        for v in attrs.values_mut().filter(|v| v.is_unknown()) {
+            *v = Value::Null;
+        }
     }
 }

@@ -15,7 +15,7 @@ use crate::framework::{
 };
 use crate::provider::ProviderState;
 
-use super::backend_diagnostic;
+use super::{backend_diagnostic, null_object, unknowns_to_null};
 
 /// The default Traceloop environments, created when `environments` is unset.
 pub const TRACELOOP_DEFAULT_ENVIRONMENTS: &[&str] = &["dev", "stg", "prd"];
@@ -319,17 +319,6 @@ fn identity_of(state: &Value) -> Option<Value> {
     Some(Value::object([("id", state.attr("id").clone())]))
 }
 
-/// Apply must return a wholly known object.
-fn resolve_unknowns(state: &mut Value) {
-    if let Value::Object(attrs) = state {
-        for v in attrs.values_mut() {
-            if v.is_unknown() {
-                *v = Value::Null;
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // The resource
 // ---------------------------------------------------------------------------------------
@@ -409,7 +398,7 @@ impl OrgResource {
                 ),
             );
         }
-        resolve_unknowns(&mut state);
+        unknowns_to_null(&mut state);
         ApplyResponse {
             identity: identity_of(&state),
             state,
@@ -449,7 +438,7 @@ impl OrgResource {
                 }
             }
         }
-        resolve_unknowns(&mut state);
+        unknowns_to_null(&mut state);
         ApplyResponse {
             identity: identity_of(&state),
             state,
@@ -710,13 +699,7 @@ impl Resource for OrgResource {
                 ..Default::default()
             };
         }
-        let names: Vec<String> = schema()
-            .block
-            .attributes
-            .iter()
-            .map(|a| a.name.clone())
-            .collect();
-        let mut state = Value::object(names.iter().map(|n| (n.as_str(), Value::Null)));
+        let mut state = null_object(&schema());
         state.set_attr("id", Value::from(id));
         ImportResponse {
             identity: identity_of(&state),

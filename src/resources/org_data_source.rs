@@ -8,8 +8,8 @@ use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::{DataSource, Diagnostics};
 use crate::provider::ProviderState;
 
-use super::backend_diagnostic;
 use super::org::{merge_backend_view, schema as org_schema};
+use super::{backend_diagnostic, unknowns_to_null};
 
 fn schema() -> Schema {
     let mut block = Block::new(
@@ -112,11 +112,7 @@ impl DataSource for OrgDataSource {
             Ok(org) => {
                 let mut state = config;
                 merge_backend_view(&mut state, &org, kind);
-                if let Value::Object(attrs) = &mut state {
-                    for v in attrs.values_mut().filter(|v| v.is_unknown()) {
-                        *v = Value::Null;
-                    }
-                }
+                unknowns_to_null(&mut state);
                 (state, Diagnostics::default())
             }
             Err(e) => (
