@@ -23,21 +23,31 @@ echo "TF_CLI_CONFIG_FILE=$TF_CLI_CONFIG_FILE"
 step "Starting keysmith-sandbox"
 trap '"$repo/scripts/sandbox.sh" stop "$work/sandbox"' EXIT
 "$repo/scripts/sandbox.sh" start "$work/sandbox" > /dev/null
-# The sandbox's JSON line becomes the example's input variables.
+# The sandbox's JSON line becomes the example's input variables: each backend's credentials.
 eval "$(python3 - "$work/sandbox/sandbox.json" <<'PY'
 import json, shlex, sys
 line = json.loads(open(sys.argv[1]).readline())
-atlas = line["credentials"]["atlas"]
+url, creds = line["url"], line["credentials"]
+atlas, env0, braintrust, traceloop = (creds[k] for k in ("atlas", "env0", "braintrust", "traceloop"))
 for name, value in {
-    "TF_VAR_atlas_base_url": line["url"],
+    "TF_VAR_atlas_base_url": url,
     "TF_VAR_atlas_public_key": atlas["public_key"],
     "TF_VAR_atlas_private_key": atlas["private_key"],
     "TF_VAR_atlas_org_id": atlas["org_id"],
+    "TF_VAR_env0_base_url": url,
+    "TF_VAR_env0_api_key_id": env0["api_key_id"],
+    "TF_VAR_env0_api_key_secret": env0["api_key_secret"],
+    "TF_VAR_braintrust_base_url": url,
+    "TF_VAR_braintrust_api_key": braintrust["api_key"],
+    "TF_VAR_braintrust_org_name": braintrust["org_name"],
+    "TF_VAR_traceloop_base_url": url,
+    "TF_VAR_traceloop_api_key": traceloop["api_key"],
 }.items():
     print(f"export {name}={shlex.quote(value)}")
 PY
 )"
-echo "sandbox at $TF_VAR_atlas_base_url, Atlas organization $TF_VAR_atlas_org_id (log: $work/sandbox/sandbox.log)"
+echo "sandbox at $TF_VAR_atlas_base_url: Atlas organization $TF_VAR_atlas_org_id, Braintrust organization" \
+  "$TF_VAR_braintrust_org_name, env0 and Traceloop (log: $work/sandbox/sandbox.log)"
 
 tf() { (cd "$work/quickstart" && "$terraform" "$@"); }
 
@@ -61,4 +71,5 @@ tf output
 step "terraform destroy"
 tf destroy -input=false -auto-approve
 
-step "Demo finished: 3 Atlas API keys created, read back without drift, and destroyed"
+step "Demo finished: Atlas, env0, Braintrust and Traceloop side by side, read back without drift, and destroyed"
+echo "(env0 and Traceloop cannot delete organizations: destroy forgot those two, as its warnings say)"

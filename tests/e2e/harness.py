@@ -448,6 +448,145 @@ provider "keysmith" {{
 """
 
 
+    def provider_hcl(self, backend: str, alias: str | None = None, extra: str = "") -> str:
+        """A `provider "keysmith"` block for one backend of the sandbox (optionally aliased), with
+        every credential in the block: atlas (key pair), braintrust, env0 or traceloop."""
+        c = self.credentials[backend]
+        settings = {
+            "atlas": {"public_key": c.get("public_key"), "private_key": c.get("private_key")},
+            "braintrust": {"api_key": c.get("api_key"), "org_name": c.get("org_name")},
+            "env0": {"api_key_id": c.get("api_key_id"), "api_key_secret": c.get("api_key_secret"),
+                     "organization_id": c.get("organization_id")},
+            "traceloop": {"api_key": c.get("api_key")},
+        }[backend]
+        body = "\n".join(f'    {k} = "{v}"' for k, v in {"base_url": self.url, **settings}.items())
+        alias_line = f'  alias = "{alias}"\n' if alias else ""
+        return f"""
+provider "keysmith" {{
+{alias_line}  {backend} {{
+{body}
+  }}
+  {extra}
+}}
+"""
+
+    def provider_env(self, backend: str) -> dict[str, str]:
+        """The provider's environment variables (SPEC §2) for one backend of the sandbox."""
+        c = self.credentials[backend]
+        return {
+            "atlas": lambda: {"MONGODB_ATLAS_BASE_URL": self.url, "MONGODB_ATLAS_PUBLIC_API_KEY": c["public_key"],
+                              "MONGODB_ATLAS_PRIVATE_API_KEY": c["private_key"]},
+            "braintrust": lambda: {"BRAINTRUST_API_URL": self.url, "BRAINTRUST_API_KEY": c["api_key"],
+                                   "BRAINTRUST_ORG_NAME": c["org_name"]},
+            "env0": lambda: {"ENV0_API_ENDPOINT": self.url, "ENV0_API_KEY": c["api_key_id"],
+                             "ENV0_API_SECRET": c["api_key_secret"], "ENV0_ORGANIZATION_ID": c["organization_id"]},
+            "traceloop": lambda: {"TRACELOOP_BASE_URL": self.url, "TRACELOOP_API_KEY": c["api_key"]},
+        }[backend]()
+
+    def credential_secrets(self) -> list[str]:
+        """Every secret the sandbox handed out as provider credentials."""
+        c = self.credentials
+        return [c["atlas"]["private_key"], c["atlas"]["client_secret"], c["braintrust"]["api_key"],
+                c["env0"]["api_key_secret"], c["traceloop"]["api_key"]]
+
+    # -- Atlas organizations (sandbox state and sandbox-only helpers)
+
+    def atlas_orgs(self) -> dict[str, dict]:
+        return sandbox_atlas_orgs(self.state())
+
+    def atlas_add_project(self, org_id: str, name: str = "e2e-project") -> dict:
+        """A project in an Atlas org (sandbox helper): Atlas then refuses to delete the org."""
+        r = _http().post(f"{self.url}/_sandbox/atlas/orgs/{org_id}/projects", json={"name": name}, timeout=10)
+        assert r.status_code < 300, f"add project -> {r.status_code}: {r.text}"
+        return r.json()
+
+    def atlas_remove_projects(self, org_id: str) -> None:
+        r = _http().delete(f"{self.url}/_sandbox/atlas/orgs/{org_id}/projects", timeout=10)
+        assert r.status_code < 300, f"remove projects -> {r.status_code}: {r.text}"
+
+    # -- env0
+
+    @property
+    def env0_creds(self) -> dict:
+        return self.credentials["env0"]
+
+    @property
+    def env0_org_id(self) -> str:
+        return self.env0_creds["organization_id"]
+
+    def env0_orgs(self) -> dict[str, dict]:
+        return sandbox_env0_orgs(self.state())
+
+    def env0_keys(self, org_id: str | None = None, *, prefix: str = "") -> list[dict]:
+        """The API keys of an env0 org (default: the seeded one) whose name starts with `prefix`,
+        without the seeded key."""
+        org = self.env0_orgs().get(org_id or self.env0_org_id)
+        keys = org["api_keys"] if org else []
+        return [k for k in keys if not k["seeded"] and k["name"].startswith(prefix)]
+
+    def env0_project_id(self, org_id: str | None = None) -> str:
+        """The id of a project of an env0 org (the seeded org has one)."""
+        return self.env0_orgs()[org_id or self.env0_org_id]["projects"][0]["id"]
+
+    def env0_api(self) -> "Env0API":
+        return Env0API(self.url, self.env0_creds["api_key_id"], self.env0_creds["api_key_secret"])
+
+    # -- Braintrust
+
+    @property
+    def braintrust_creds(self) -> dict:
+        return self.credentials["braintrust"]
+
+    def braintrust_orgs(self) -> dict[str, dict]:
+        return sandbox_braintrust_orgs(self.state())
+
+    def braintrust_keys(self, *, prefix: str = "") -> list[dict]:
+        """Braintrust API keys (every org) whose name starts with `prefix`, without the seeded key."""
+        return [k for k in sandbox_braintrust_keys(self.state())
+                if not k["seeded"] and k["name"].startswith(prefix)]
+
+    def braintrust_add_org(self, name: str) -> dict:
+        """Another Braintrust organization the sandbox user belongs to (sandbox helper)."""
+        r = _http().post(f"{self.url}/_sandbox/braintrust/organizations", json={"name": name}, timeout=10)
+        assert r.status_code < 300, f"add organization -> {r.status_code}: {r.text}"
+        return r.json()
+
+    def braintrust_api(self) -> "BraintrustAPI":
+        return BraintrustAPI(self.url, self.braintrust_creds["api_key"])
+
+    # -- Traceloop
+
+    def traceloop_orgs(self, *, prefix: str = "") -> list[dict]:
+        return [o for o in sandbox_traceloop_orgs(self.state()) if o["name"].startswith(prefix)]
+
+
+# Accessors of `GET /_sandbox/state` for the other vendors: the one place that knows its shape.
+
+def sandbox_env0_orgs(state: dict) -> dict[str, dict]:
+    """org id -> org, from {"env0": {"orgs": [{"id", "name", "description", "photo_url", "mode",
+    "created_by", "created_at", "seeded", "projects": [{"id", "name"}], "custom_roles": [...],
+    "api_keys": [{"id", "name", "api_key_id", "organization_role", "projects_permissions":
+    [{"project_id", "project_role"}], "created_at", "seeded", ...}]}]}}."""
+    return {o["id"]: o for o in state["env0"]["orgs"]}
+
+
+def sandbox_braintrust_orgs(state: dict) -> dict[str, dict]:
+    """org id -> org, from {"braintrust": {"orgs": [{"id", "name", "created", "seeded", ...}]}}."""
+    return {o["id"]: o for o in state["braintrust"]["orgs"]}
+
+
+def sandbox_braintrust_keys(state: dict) -> list[dict]:
+    """{"braintrust": {"api_keys": [{"id", "name", "preview_name", "org_id", "user_id", "created",
+    "seeded"}]}}."""
+    return state["braintrust"]["api_keys"]
+
+
+def sandbox_traceloop_orgs(state: dict) -> list[dict]:
+    """{"traceloop": {"orgs": [{"id", "name", "envs": [slug], "retention_hours", "created"}]}}
+    (environment keys are never shown)."""
+    return state["traceloop"]["orgs"]
+
+
 def _http() -> requests.Session:
     s = requests.Session()
     s.trust_env = False  # never a proxy for the loopback sandbox
@@ -462,6 +601,10 @@ class AtlasAPI:
         self.session = _http()
         self.session.auth = HTTPDigestAuth(public_key, private_key)
         self.session.headers.update({"Accept": ATLAS_MEDIA_TYPE, "Content-Type": ATLAS_MEDIA_TYPE})
+        # Take the Digest challenge on a body-less request: requests then authenticates every
+        # later call up front. (Answering the challenge of a POST means re-sending it on a
+        # connection the server may already be closing, because it never read the first body.)
+        self._call("GET", "/orgs?itemsPerPage=1")
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         r = self.session.request(method, self.base + path, timeout=10, **kw)
@@ -482,6 +625,96 @@ class AtlasAPI:
         Atlas wants an `orgOwnerId` (a user, 24 hex) when the caller is an API key: a made-up one."""
         body = {"name": name, "orgOwnerId": token_hex(12), **extra}
         return self._call("POST", "/orgs", json=body)
+
+    def get_org(self, org_id: str) -> dict:
+        return self._call("GET", f"/orgs/{org_id}")
+
+    def delete_org(self, org_id: str) -> None:
+        self._call("DELETE", f"/orgs/{org_id}")
+
+
+class Env0API:
+    """env0's API of the sandbox (HTTP Basic), for out-of-band changes."""
+
+    def __init__(self, base_url: str, api_key_id: str, api_key_secret: str):
+        self.base = base_url.rstrip("/")
+        self.session = _http()
+        self.session.auth = (api_key_id, api_key_secret)
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        r = self.session.request(method, self.base + path, timeout=10, **kw)
+        assert r.status_code < 300, f"{method} {path} -> {r.status_code}: {r.text}"
+        return r.json() if r.content else None
+
+    def create_org(self, name: str, **extra: Any) -> dict:
+        return self._call("POST", "/organizations", json={"name": name, **extra})
+
+    def create_key(self, name: str, role: str = "Admin", org_id: str | None = None) -> dict:
+        body: dict[str, Any] = {"name": name, "permissions": {"organizationRole": role}}
+        if org_id:
+            body["organizationId"] = org_id
+        return self._call("POST", "/api-keys", json=body)
+
+    def delete_key(self, key_id: str) -> None:
+        self._call("DELETE", f"/api-keys/{key_id}")
+
+
+class BraintrustAPI:
+    """Braintrust's API of the sandbox (Bearer), for out-of-band changes."""
+
+    def __init__(self, base_url: str, api_key: str):
+        self.base = base_url.rstrip("/") + "/v1"
+        self.session = _http()
+        self.session.headers["Authorization"] = f"Bearer {api_key}"
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        r = self.session.request(method, self.base + path, timeout=10, **kw)
+        assert r.status_code < 300, f"{method} {path} -> {r.status_code}: {r.text}"
+        return r.json() if r.content else None
+
+    def create_key(self, name: str, org_name: str | None = None) -> dict:
+        body = {"name": name, **({"org_name": org_name} if org_name else {})}
+        return self._call("POST", "/api_key", json=body)
+
+    def get_key(self, key_id: str) -> dict:
+        return self._call("GET", f"/api_key/{key_id}")
+
+    def delete_key(self, key_id: str) -> None:
+        self._call("DELETE", f"/api_key/{key_id}")
+
+
+@dataclass
+class Diagnostic:
+    """One diagnostic block Terraform printed (-no-color): `Error: <summary>` or `Warning: ...`."""
+
+    severity: str
+    summary: str
+    text: str  # the whole block: the summary, `with <address>,`, the source lines and the detail
+
+    @property
+    def address(self) -> str | None:
+        m = re.search(r"^\s*with ([^,\n]+),", self.text, re.M)
+        return m.group(1) if m else None
+
+
+def diagnostics(output: str, severity: str | None = None) -> list[Diagnostic]:
+    """The diagnostics in Terraform's human output (both streams), optionally of one severity."""
+    found = []
+    # Terraform frames each diagnostic in a box drawn with "│" (also without colour).
+    blocks = re.split(r"^(?:│ |╷\n│ )?(?=(?:Error|Warning): )", strip_ansi(output), flags=re.M)
+    for block in blocks:
+        m = re.match(r"(Error|Warning): (.*)", block)
+        if not m:
+            continue
+        text = block.split("╵")[0]
+        text = "\n".join(line[2:] if line.startswith("│ ") else line.lstrip("│") for line in text.splitlines())
+        found.append(Diagnostic(m.group(1), m.group(2).strip(), text))
+    return [d for d in found if severity is None or d.severity == severity]
+
+
+def unwrap(text: str) -> str:
+    """Terraform wraps long diagnostic details: the text with every run of whitespace as one space."""
+    return " ".join(text.split())
 
 
 def terraform_block() -> str:
@@ -506,3 +739,37 @@ resource "keysmith_api_key" "{name}" {{
   {extra}
 }}
 """
+
+
+def hcl(value: Any) -> str:
+    """A Python value as an HCL expression: str, bool, int, list (tuple), dict (object)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(hcl(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{\n" + "".join(f"    {json.dumps(k)} = {hcl(v)}\n" for k, v in value.items()) + "  }"
+    raise TypeError(f"no HCL form for {value!r}")
+
+
+def block_hcl(kind: str, type_name: str, name: str, attrs: dict[str, Any], provider: str | None = None,
+              extra: str = "") -> str:
+    """`resource`/`data` block: attrs rendered with hcl(), None values left out; `provider` is
+    the alias (keysmith.<provider>)."""
+    lines = [f"  provider = keysmith.{provider}"] if provider else []
+    lines += [f"  {k} = {hcl(v)}" for k, v in attrs.items() if v is not None]
+    body = "\n".join(lines)
+    return f'\n{kind} "{type_name}" "{name}" {{\n{body}\n{extra}}}\n'
+
+
+def resource_hcl(type_name: str, name: str, attrs: dict[str, Any], provider: str | None = None,
+                 extra: str = "") -> str:
+    return block_hcl("resource", type_name, name, attrs, provider, extra)
+
+
+def data_hcl(type_name: str, name: str, attrs: dict[str, Any], provider: str | None = None) -> str:
+    return block_hcl("data", type_name, name, attrs, provider)

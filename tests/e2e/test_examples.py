@@ -25,12 +25,17 @@ EXERCISED = {
     "resources/keysmith_api_key/import.sh",
     "resources/keysmith_api_key/import-by-string-id.tf",
     "resources/keysmith_api_key/import-by-identity.tf",
+    "resources/keysmith_org/resource.tf",
+    "resources/keysmith_org/import.sh",
+    "data-sources/keysmith_org/data-source.tf",
+    "data-sources/keysmith_api_keys/data-source.tf",
+    "list-resources/keysmith_api_key/list-resource.tfquery.hcl",
 }
 
 
 def test_every_example_is_exercised():
     on_disk = {str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*")
-               if p.is_file() and ".terraform" not in p.parts and p.suffix in (".tf", ".sh")}
+               if p.is_file() and ".terraform" not in p.parts and p.name.endswith((".tf", ".sh", ".hcl"))}
     assert on_disk == EXERCISED, "examples/ and this module disagree: every example must run here"
 
 
@@ -50,38 +55,67 @@ def copy_example(ws, *relative: str, replace: dict[str, str] | None = None) -> N
         ws.write(text, name=rel.replace("/", "__"))
 
 
+def quickstart_env(sb: Sandbox) -> dict[str, str]:
+    """The quickstart's input variables for the sandbox: every backend's URL and credentials (as
+    scripts/demo.sh passes them)."""
+    c = sb.credentials
+    return {
+        "TF_VAR_atlas_base_url": sb.url, "TF_VAR_atlas_public_key": c["atlas"]["public_key"],
+        "TF_VAR_atlas_private_key": c["atlas"]["private_key"], "TF_VAR_atlas_org_id": sb.atlas_org_id,
+        "TF_VAR_env0_base_url": sb.url, "TF_VAR_env0_api_key_id": c["env0"]["api_key_id"],
+        "TF_VAR_env0_api_key_secret": c["env0"]["api_key_secret"],
+        "TF_VAR_braintrust_base_url": sb.url, "TF_VAR_braintrust_api_key": c["braintrust"]["api_key"],
+        "TF_VAR_braintrust_org_name": c["braintrust"]["org_name"],
+        "TF_VAR_traceloop_base_url": sb.url, "TF_VAR_traceloop_api_key": c["traceloop"]["api_key"],
+    }
+
+
 def test_quickstart(own_sandbox, workspace):
     sb, ws = own_sandbox, workspace
     copy_example(ws, "quickstart/main.tf", "quickstart/variables.tf", "quickstart/outputs.tf")
-    env = {"TF_VAR_atlas_base_url": sb.url, "TF_VAR_atlas_public_key": sb.atlas_creds["public_key"],
-           "TF_VAR_atlas_private_key": sb.atlas_creds["private_key"], "TF_VAR_atlas_org_id": sb.atlas_org_id}
+    env = quickstart_env(sb)
 
-    # 1. init -> apply: three keys.
+    # 1. init -> apply: four backends side by side.
     ws.init(env=env)
     applied = ws.apply(env=env)
-    assert "Resources: 3 added, 0 changed, 0 destroyed." in applied.stdout
-    assert sorted(k.desc for k in sb.atlas_keys()) == ["quickstart-admin", "quickstart-ci", "quickstart-reader"]
+    assert "Resources: 6 added, 0 changed, 0 destroyed." in applied.stdout
+    assert sorted(k.desc for k in sb.atlas_keys()) == ["quickstart-ci", "quickstart-reader"]
+    env0_org = [o for o in sb.env0_orgs().values() if o["name"] == "quickstart"]
+    assert len(env0_org) == 1
+    assert [k["name"] for k in sb.env0_keys(env0_org[0]["id"])] == ["quickstart-deployer"]
+    assert [k["name"] for k in sb.braintrust_keys()] == ["quickstart-evals"]
+    traceloop = sb.traceloop_orgs(prefix="quickstart")
+    assert len(traceloop) == 1 and traceloop[0]["envs"] == ["dev", "prd"]
 
     # 2. Nothing left to do.
     plan = ws.plan(rc=0, env=env)
 
-    # 3. Outputs: ids and public keys in the clear, the secrets only as a sensitive output.
-    outputs = ws.output_json()
-    keys = outputs["keys"]["value"]
-    assert sorted(keys) == ["admin", "ci", "reader"]
-    assert sorted(k.id for k in sb.atlas_keys()) == sorted(v["id"] for v in keys.values())
-    assert keys["ci"]["roles"] == ["ORG_GROUP_CREATOR", "ORG_MEMBER"]
-    assert keys["admin"]["expires_at"] is None and keys["reader"]["expires_at"]
-    assert outputs["secrets"]["sensitive"] is True
-    secrets = list(outputs["secrets"]["value"].values())
-    assert len(secrets) == 3 and all(secrets)
+    # 3. Outputs: ids and public halves in the clear, every secret only in a sensitive output.
+    outputs = {k: v["value"] for k, v in ws.output_json().items()}
+    atlas = outputs["atlas_keys"]
+    assert sorted(k.id for k in sb.atlas_keys()) == sorted(v["id"] for v in atlas.values())
+    assert atlas["ci"]["roles"] == ["ORG_GROUP_CREATOR", "ORG_MEMBER"]
+    assert atlas["ci"]["expires_at"] is None and atlas["reader"]["expires_at"]
+    assert outputs["env0"]["org_id"] == env0_org[0]["id"] and outputs["env0"]["mode"] == "trial"
+    assert outputs["env0"]["public_key"] == sb.env0_keys(env0_org[0]["id"])[0]["api_key_id"]
+    assert outputs["braintrust_key"]["org_id"] == sb.braintrust_creds["org_id"]
+    assert outputs["braintrust_key"]["preview"] == sb.braintrust_keys()[0]["preview_name"]
+    assert outputs["traceloop_org_id"] == traceloop[0]["id"]
+    assert ws.output_json()["secrets"]["sensitive"] is True
+    secrets = outputs["secrets"]
+    assert sorted(secrets["traceloop"]) == ["dev", "prd"]
+    values = [v for k, v in secrets.items() if k != "traceloop"] + list(secrets["traceloop"].values())
+    assert len(values) == 6 and all(values)
     human = ws.run("output").stdout
     assert "secrets = <sensitive>" in human
-    assert_no_secrets(secrets, apply=applied.output, plan=plan.output, output=human)
+    assert_no_secrets(values, apply=applied.output, plan=plan.output, output=human)
 
-    # 4. destroy: nothing left in the sandbox.
-    ws.destroy(env=env)
-    assert sb.atlas_keys() == []
+    # 4. destroy: every key deleted; the env0 and Traceloop organizations forgotten (their APIs
+    #    cannot delete them), with a warning each.
+    destroyed = ws.destroy(env=env)
+    assert destroyed.output.count("Warning: Organization removed from state only") == 2, destroyed.output
+    assert sb.atlas_keys() == [] and sb.env0_keys(env0_org[0]["id"]) == [] and sb.braintrust_keys() == []
+    assert ws.resources() == {}
 
 
 def test_provider_and_resource_examples(own_sandbox, workspace):
@@ -160,3 +194,119 @@ def test_import_examples(own_sandbox, workspace, tmp_path, example):
     # 4. destroy removes the imported key too.
     ws.destroy(env=env)
     assert sb.atlas_keys() == []
+
+
+# ---- keysmith_org ---------------------------------------------------------------------------------
+
+ORG_DIR = EXAMPLES / "resources" / "keysmith_org"
+OWNER_ID = "5f0e1d2c3b4a596877665544"  # any 24-hex user id: the sandbox keeps no user directory
+
+
+def test_org_resource_and_import_examples(own_sandbox, workspace, tmp_path):
+    sb, ws = own_sandbox, workspace
+    # provider.tf (Atlas) and the env0 and Traceloop aliases of resource.tf: all from the environment.
+    env = dict(atlas_env(sb), **sb.provider_env("env0"), **sb.provider_env("traceloop"),
+               TF_VAR_atlas_owner_id=OWNER_ID)
+
+    # 1. provider.tf + resource.tf: one organization on each of three backends.
+    copy_example(ws, "provider/provider.tf", "resources/keysmith_org/resource.tf")
+    ws.init(env=env)
+    ws.apply(env=env)
+    state = ws.resources()
+    platform = state["keysmith_org.platform"]
+    assert sb.atlas_orgs()[platform["id"]]["name"] == "acme-platform"
+    assert sb.env0_orgs()[state["keysmith_org.env0"]["id"]]["description"] == "Acme's infrastructure deployments"
+    assert [o["envs"] for o in sb.traceloop_orgs(prefix="acme")] == [["dev", "prd"]]
+    outputs = ws.output_json()
+    assert outputs["env0_org_mode"]["value"] == "trial"
+    assert sorted(outputs["traceloop_keys"]["value"]) == ["dev", "prd"] and outputs["traceloop_keys"]["sensitive"]
+    ws.plan(rc=0, env=env)
+
+    # 2. import.sh brings the Atlas organization back under management after `state rm`;
+    #    owner_id is unknown to Atlas, so the plan only records it, in place.
+    ws.run("state", "rm", "keysmith_org.platform")
+    script = (ORG_DIR / "import.sh").read_text()
+    assert PLACEHOLDER_ORG in script
+    p = run_script(ws, tmp_path, script.replace(PLACEHOLDER_ORG, platform["id"]), env)
+    assert "Import successful!" in strip_ansi(p.stdout)
+    result, plan = ws.plan_json(env=env)
+    assert planned_actions(plan) == {"keysmith_org.platform": ["update"], "keysmith_org.env0": ["no-op"],
+                                     "keysmith_org.traceloop": ["no-op"]}, result.stdout
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in result.stdout
+    ws.apply("tfplan", env=env)
+    ws.plan(rc=0, env=env)
+
+    # 3. destroy: Atlas deletes its organization; env0 and Traceloop keep theirs (two warnings).
+    destroyed = ws.destroy(env=env)
+    assert destroyed.output.count("Warning: Organization removed from state only") == 2, destroyed.output
+    assert platform["id"] not in sb.atlas_orgs()
+    assert state["keysmith_org.env0"]["id"] in sb.env0_orgs()
+
+
+def run_script(ws, tmp_path, script: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Runs a shell example in the workspace with `terraform` on PATH being the suite's Terraform."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "terraform").write_text(f'#!/bin/sh\nexec {shlex.join(ws.terraform)} "$@"\n')
+    (bin_dir / "terraform").chmod(0o755)
+    run_env = dict(ws.env, **env, PATH=f"{bin_dir}:{ws.env['PATH']}")
+    p = subprocess.run(["bash", "-euc", script], cwd=ws.path, env=run_env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, f"script failed:\n{script}\n{p.stdout}\n{p.stderr}"
+    return p
+
+
+# ---- data sources ---------------------------------------------------------------------------------
+
+
+def test_data_source_examples(own_sandbox, new_workspace):
+    sb = own_sandbox
+    env = dict(atlas_env(sb), **sb.provider_env("braintrust"))
+
+    # 1. keysmith_org: Atlas by id, Braintrust by name (the example's "acme").
+    acme = sb.braintrust_add_org("acme")
+    ws = new_workspace("org")
+    copy_example(ws, "provider/provider.tf", "data-sources/keysmith_org/data-source.tf")
+    ws.init(env=env)
+    ws.apply(env=env)
+    outputs = {k: v["value"] for k, v in ws.output_json().items()}
+    assert outputs == {"atlas_org_name": sb.atlas_orgs()[sb.atlas_org_id]["name"], "braintrust_org_id": acme["id"]}
+    ws.plan(rc=0, env=env)
+
+    # 2. keysmith_api_keys: the Atlas keys named ci-…, with their public keys.
+    api = sb.atlas_api()
+    made = [api.create_key(sb.atlas_org_id, name, ["ORG_MEMBER"]) for name in ("ci-build", "ci-deploy", "monitoring")]
+    ws = new_workspace("keys")
+    copy_example(ws, "provider/provider.tf", "data-sources/keysmith_api_keys/data-source.tf")
+    ws.init(env=env)
+    applied = ws.apply(env=env)
+    assert ws.output_json()["ci_keys"]["value"] == {k["desc"]: k["publicKey"] for k in made[:2]}
+    assert_no_secrets([k["privateKey"] for k in made], apply=applied.output, state=ws.run("show", "-json").stdout)
+    ws.plan(rc=0, env=env)
+
+
+# ---- list resource --------------------------------------------------------------------------------
+
+
+def test_list_resource_example(own_sandbox, workspace):
+    sb, ws = own_sandbox, workspace
+    env = atlas_env(sb)
+    api = sb.atlas_api()
+    made = {name: api.create_key(sb.atlas_org_id, name, ["ORG_READ_ONLY"]) for name in ("ci-build", "ci-deploy", "monitoring")}
+
+    # 1. The query finds the two ci-… keys.
+    copy_example(ws, "provider/provider.tf")
+    copy_example(ws, "list-resources/keysmith_api_key/list-resource.tfquery.hcl",
+                 replace={PLACEHOLDER_ORG: sb.atlas_org_id})
+    ws.init(env=env)
+    found = strip_ansi(ws.run("query", env=env).stdout)
+    assert made["ci-build"]["id"] in found and made["ci-deploy"]["id"] in found, found
+    assert made["monitoring"]["id"] not in found
+
+    # 2. As the example's comment says: generate the configuration, plan imports, nothing else.
+    ws.run("query", "-generate-config-out=keys.tf", env=env)
+    result, plan = ws.plan_json(env=env)
+    assert "Plan: 2 to import, 0 to add, 0 to change, 0 to destroy." in result.stdout, result.stdout
+    ws.apply("tfplan", env=env)
+    assert sorted(v["name"] for v in ws.resources().values()) == ["ci-build", "ci-deploy"]
+    ws.plan(rc=0, env=env)
