@@ -367,6 +367,33 @@ pub(crate) fn vendor_layers(
         ))
 }
 
+/// The most a request body may hold.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// Reads each request's body before any guard can refuse it. A refusal (a Digest challenge,
+/// a 401) that left the body unread would make hyper close the connection, and a client
+/// that resends on the same connection (as every Digest client does) would see it drop.
+async fn read_whole_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => {
+            next.run(axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(bytes),
+            ))
+            .await
+        }
+        Err(_) => (
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "request body unreadable or larger than 64 MiB",
+        )
+            .into_response(),
+    }
+}
+
 /// Decodes `application/x-www-form-urlencoded` text (also a URL query) into pairs.
 /// Malformed escapes are kept literally; invalid UTF-8 is replaced.
 pub(crate) fn form_pairs(input: &str) -> Vec<(String, String)> {
@@ -504,6 +531,7 @@ impl Sandbox {
             .merge(env0::routes(shared))
             .merge(braintrust::routes(shared))
             .fallback(fallback)
+            .layer(axum::middleware::from_fn(read_whole_body))
             .with_state(shared.clone())
     }
 
