@@ -69,7 +69,8 @@ fn schema() -> Schema {
     .attribute(
         Attribute::new("org_name", Type::String)
             .optional()
-            .description("Braintrust only: the organization name sent on create (defaults to the provider's `org_name`). A change replaces the key."),
+            .computed()
+            .description("Braintrust only: the organization, by name, the key is created in (defaults to the provider's `org_name`); read back from the key's organization, so an imported key gets it too. A change replaces the key."),
     )
     .attribute(
         Attribute::new("roles", Type::set(Type::String))
@@ -409,6 +410,10 @@ impl ApiKeyResource {
         planned.set_attr("preview", preview);
         if kind == BackendKind::Braintrust {
             planned.set_attr("public_key", Value::Null);
+            if planned.attr("org_name").is_null() {
+                let default = self.state.defaults().org.map(Value::from);
+                planned.set_attr("org_name", default.unwrap_or(Value::Unknown));
+            }
         }
         if planned.attr("org_id").is_null() {
             let default_org = match kind {
@@ -479,6 +484,10 @@ impl ApiKeyResource {
         if state.attr("created_at").is_unknown() {
             state.set_attr("created_at", Value::from(now_rfc3339()));
         }
+        if state.attr("org_name").is_unknown() {
+            let name = org_name_of(backend, state.attr("org_id")).await;
+            state.set_attr("org_name", Value::opt_string(name));
+        }
         let expires = expiry(state.attr("created_at"), state.attr("rotate_after"))
             .map(format_time)
             .unwrap_or(Value::Null);
@@ -545,6 +554,18 @@ fn string_vec(v: &Value) -> Vec<String> {
     v.strings()
         .map(|s| s.into_iter().map(str::to_string).collect())
         .unwrap_or_default()
+}
+
+/// The name of the organization `org_id` (Braintrust reports keys' organizations by id).
+async fn org_name_of(backend: &dyn Backend, org_id: &Value) -> Option<String> {
+    let id = org_id.as_str()?;
+    match backend.get_org(id).await {
+        Ok(org) => Some(org.name),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the key's organization name");
+            None
+        }
+    }
 }
 
 /// Parses an import ID for `kind`; the error shows the expected form.
@@ -716,6 +737,11 @@ impl Resource for ApiKeyResource {
             Ok(key) => {
                 let mut state = req.state;
                 merge_backend_view(&mut state, &key, backend.kind());
+                if backend.kind() == BackendKind::Braintrust && state.attr("org_name").is_null() {
+                    // Imported keys: Braintrust reports the organization by id only.
+                    let name = org_name_of(backend.as_ref(), state.attr("org_id")).await;
+                    state.set_attr("org_name", Value::opt_string(name));
+                }
                 ReadResponse {
                     identity: identity_of(&state),
                     state,
@@ -778,6 +804,11 @@ impl Resource for ApiKeyResource {
                 }
             }
         };
+        // env0 keys live in the provider's organization unless the identity says otherwise.
+        let org_id = org_id.or_else(|| match kind {
+            BackendKind::Env0 => self.state.defaults().org,
+            _ => None,
+        });
         let state = Value::object([
             ("id", Value::from(id)),
             ("org_id", Value::opt_string(org_id)),
@@ -796,16 +827,29 @@ impl Resource for ApiKeyResource {
 }
 
 /// The state of an existing key as a listing shows it (no secret): for list resources.
+///
+/// Braintrust's `org_id` is left null: it is computed there, and Terraform copies listed
+/// values into generated configuration, where a Braintrust `org_id` is refused. The
+/// identity still carries it.
 pub(crate) fn listed_state(key: &ApiKey, kind: BackendKind, org_id: &str) -> Value {
     let mut state = null_object(&schema());
     state.set_attr("org_id", Value::from(org_id));
     merge_backend_view(&mut state, key, kind);
+    if kind == BackendKind::Braintrust {
+        state.set_attr("org_id", Value::Null);
+    }
     state
 }
 
 /// The identity of a listed key.
-pub(crate) fn listed_identity(state: &Value) -> Value {
-    identity_of(state).unwrap_or(Value::Null)
+pub(crate) fn listed_identity(key: &ApiKey, org_id: &str) -> Value {
+    Value::object([
+        (
+            "org_id",
+            Value::from(key.org_id.as_deref().unwrap_or(org_id)),
+        ),
+        ("id", Value::from(key.id.as_str())),
+    ])
 }
 
 #[cfg(test)]

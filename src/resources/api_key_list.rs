@@ -52,7 +52,7 @@ impl ListResource for ApiKeyList {
             .map(|key| {
                 let state = listed_state(key, kind, &org_id);
                 ListedResource {
-                    identity: listed_identity(&state),
+                    identity: listed_identity(key, &org_id),
                     display_name: key.name.clone(),
                     state: Some(state),
                 }
