@@ -171,6 +171,12 @@ const DATA_SOURCE: Kind = Kind {
     example: "data-source.tf",
 };
 
+const LIST_RESOURCE: Kind = Kind {
+    title: "List Resource",
+    dir: "list-resources",
+    example: "list-resource.tfquery.hcl",
+};
+
 fn render_page(kind: &Kind, type_name: &str, block: &Block) -> String {
     let dir = root().join("examples").join(kind.dir).join(type_name);
     let title = kind.title;
@@ -215,7 +221,11 @@ fn pages() -> Vec<(PathBuf, String)> {
         .data_sources()
         .into_iter()
         .map(|d| (&DATA_SOURCE, d.type_name(), d.schema()));
-    for (kind, type_name, schema) in resources.chain(data_sources) {
+    let lists = provider
+        .list_resources()
+        .into_iter()
+        .map(|l| (&LIST_RESOURCE, l.type_name(), l.schema()));
+    for (kind, type_name, schema) in resources.chain(data_sources).chain(lists) {
         let short = type_name.trim_start_matches(&format!("{PROVIDER_NAME}_"));
         pages.push((
             PathBuf::from(kind.dir).join(format!("{short}.md")),
