@@ -298,3 +298,31 @@ def test_trace_logs_hold_no_secret(sandbox, workspace, auth):
         plan_stdout=plan.stdout, plan_stderr=plan.stderr, plan_log=plan_log.read_text(),
         destroy_stdout=destroyed.stdout, destroy_stderr=destroyed.stderr, destroy_log=destroy_log.read_text(),
     )
+
+
+def test_refresh_lists_each_org_once(own_sandbox, workspace):
+    """SPEC §6: refreshing many keys reads one listing of the org, not one GET per key."""
+    sb, ws = own_sandbox, workspace
+    org = sb.atlas_org_id
+
+    # 1. Sixty keys of one organization.
+    ws.write(terraform_block() + sb.atlas_provider_hcl() + f"""
+resource "keysmith_api_key" "many" {{
+  count  = 60
+  org_id = "{org}"
+  name   = "refresh-${{count.index}}"
+  roles  = ["ORG_READ_ONLY"]
+}}
+""")
+    ws.init()
+    ws.apply()
+    assert len(sb.atlas_keys(org, prefix="refresh-")) == 60
+
+    # 2. A plan refreshes all sixty: the sandbox's own counters show no per-key GET, and the
+    #    listing (one page, plus the Digest challenge of a fresh client) at most a few times.
+    before = sb.state()["requests"]
+    ws.plan(rc=0)
+    after = sb.state()["requests"]
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    assert delta.get("atlas.api_keys.get", 0) == 0, delta
+    assert 1 <= delta.get("atlas.api_keys.list", 0) <= 3, delta
