@@ -52,7 +52,7 @@ help:
 	@echo "make e2e      build, then only the end-to-end pytest suite"
 	@echo "make lint     cargo fmt --check + clippy -D warnings"
 	@echo "make docs     regenerate docs/ from the schema descriptions and examples/"
-	@echo "make bench    tfbench size + handshake --mtls on (needs ../shared/tools)"
+	@echo "make bench    SPEC §10 figures beside the Go peer and the floor (needs ../shared/tools)"
 	@echo "make clean    remove build output, .venv and demo leftovers"
 	@echo "Terraform used: $(KEYSMITH_TERRAFORM)"
 
@@ -101,13 +101,10 @@ e2e: build venv terraform
 
 # ---- the rest ------------------------------------------------------------------------------------
 
-bench: build
-	@if [ -d "$(SHARED_TOOLS)" ]; then \
-	  $(PYTHON) "$(SHARED_TOOLS)/tfbench.py" size --bin "$(PROVIDER_BIN)"; \
-	  $(PYTHON) "$(SHARED_TOOLS)/tfbench.py" handshake --mtls on --bin "$(PROVIDER_BIN)" --label keysmith; \
-	else \
-	  echo "bench: $(SHARED_TOOLS) not found; nothing to measure with"; \
-	fi
+# SPEC §10 figures side by side with the Go framework peer and Terraform's floor
+# (scripts/bench.sh; BENCH_N and BENCH_RUNS override the resource counts and rounds).
+bench: build terraform
+	scripts/bench.sh $(or $(BENCH_N),10,100,1000) $(or $(BENCH_RUNS),3)
 
 # Regenerates docs/ from the schema descriptions and examples/ (tests/docs.rs fails when stale).
 docs:
