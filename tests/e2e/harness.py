@@ -405,6 +405,10 @@ class Sandbox:
         r.raise_for_status()
         return r.json()
 
+    def set_faults(self, spec: str) -> None:
+        """Sets the sandbox's faults at run time (`POST /_sandbox/faults`); "" turns them off."""
+        _http().post(f"{self.url}/_sandbox/faults", data=spec, timeout=10).raise_for_status()
+
     def reset(self) -> None:
         _http().post(f"{self.url}/_sandbox/reset", timeout=10).raise_for_status()
 

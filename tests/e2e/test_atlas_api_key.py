@@ -326,3 +326,42 @@ resource "keysmith_api_key" "many" {{
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     assert delta.get("atlas.api_keys.get", 0) == 0, delta
     assert 1 <= delta.get("atlas.api_keys.list", 0) <= 3, delta
+
+
+def test_flaky_backend_leaves_no_duplicate_nor_orphan(own_sandbox, workspace):
+    """SPEC §6 through Terraform: 503s, 429s and writes committed but never answered.
+
+    Safe requests are retried; a create that may have happened is reconciled (the orphan, whose
+    secret is lost, is deleted and the key made again), so the sandbox ends up holding exactly
+    the keys in state, each with a secret that works.
+    """
+    sb, ws = own_sandbox, workspace
+    org = sb.atlas_org_id
+    ws.write(terraform_block() + sb.atlas_provider_hcl() + f"""
+resource "keysmith_api_key" "k" {{
+  count  = 20
+  org_id = "{org}"
+  name   = "flaky-${{count.index}}"
+  roles  = ["ORG_MEMBER"]
+}}
+""")
+    ws.init()
+
+    # 1. Apply while the sandbox fails, throttles and drops answers to committed writes.
+    sb.set_faults("error_rate=0.15,throttle_rate=0.15,ambiguous_rate=0.1")
+    ws.apply()
+    sb.set_faults("")
+
+    # 2. Exactly the twenty keys of state exist: none doubled, none orphaned.
+    state = ws.resources()
+    assert len(state) == 20
+    in_state = sorted(v["id"] for v in state.values())
+    assert sorted(k.id for k in sb.atlas_keys(org, prefix="flaky-")) == in_state
+    assert all(v["secret"] for v in state.values())
+    ws.plan(rc=0)
+
+    # 3. Destroy under the same faults removes them all.
+    sb.set_faults("error_rate=0.15,throttle_rate=0.15,ambiguous_rate=0.1")
+    ws.destroy()
+    sb.set_faults("")
+    assert sb.atlas_keys(org, prefix="flaky-") == []
