@@ -28,6 +28,13 @@ struct ResourceEntry {
     identity: Option<(IdentitySchema, Type)>,
 }
 
+impl ResourceEntry {
+    /// The type of the resource's identity values, if it has an identity.
+    fn identity_type(&self) -> Option<&Type> {
+        self.identity.as_ref().map(|(_, ty)| ty)
+    }
+}
+
 /// A data source type with its schema and type.
 struct DataSourceEntry {
     data_source: Arc<dyn DataSource>,
@@ -393,7 +400,7 @@ impl pb::provider_server::Provider for ProviderService {
         let result = self
             .cancellable(async {
                 let e = self.resource(&req.type_name)?;
-                let id_ty = e.identity.as_ref().map(|(_, t)| t);
+                let id_ty = e.identity_type();
                 let state = decode(req.current_state.as_ref(), &e.ty)?;
                 let identity = decode_identity(req.current_identity.as_ref(), id_ty)?;
                 let resp = e
@@ -431,7 +438,7 @@ impl pb::provider_server::Provider for ProviderService {
         let result = self
             .cancellable(async {
                 let e = self.resource(&req.type_name)?;
-                let id_ty = e.identity.as_ref().map(|(_, t)| t);
+                let id_ty = e.identity_type();
                 let resp = e
                     .resource
                     .plan(PlanRequest {
@@ -477,7 +484,7 @@ impl pb::provider_server::Provider for ProviderService {
         let result = self
             .cancellable(async {
                 let e = self.resource(&req.type_name)?;
-                let id_ty = e.identity.as_ref().map(|(_, t)| t);
+                let id_ty = e.identity_type();
                 let resp = e
                     .resource
                     .apply(ApplyRequest {
@@ -514,7 +521,7 @@ impl pb::provider_server::Provider for ProviderService {
         let result = self
             .cancellable(async {
                 let e = self.resource(&req.type_name)?;
-                let id_ty = e.identity.as_ref().map(|(_, t)| t);
+                let id_ty = e.identity_type();
                 let resp = e
                     .resource
                     .import(ImportRequest {
