@@ -53,7 +53,7 @@ use serde_json::{json, Map, Value};
 
 use super::digest::constant_time_eq;
 use super::faults::Fault;
-use super::ratelimit::{retry_after_secs, Limit, MAX_LIMIT, MAX_WINDOW_SECS};
+use super::ratelimit::{parse_config, retry_after_secs, Limit, LimitConfig};
 use super::store::{random_alphanumeric, uuid_v4, BraintrustCredentials};
 use super::{control_error, form_pairs, vendor_layers, Shared};
 
@@ -277,6 +277,16 @@ impl Default for RateLimit {
             limit: 0,
             window_secs: 60,
         }
+    }
+}
+
+impl LimitConfig for RateLimit {
+    fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    fn window_secs(&self) -> u64 {
+        self.window_secs
     }
 }
 
@@ -763,20 +773,7 @@ async fn get_rate_limit(State(shared): State<Arc<Shared>>) -> Json<RateLimit> {
 }
 
 async fn set_rate_limit(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    let text = String::from_utf8_lossy(&body);
-    let parsed = if text.trim().is_empty() {
-        Ok(RateLimit::default())
-    } else {
-        serde_json::from_str::<RateLimit>(&text).map_err(|e| e.to_string())
-    };
-    let config = match parsed {
-        Ok(c) if c.limit > MAX_LIMIT => Err(format!("limit must be at most {MAX_LIMIT}")),
-        Ok(c) if !(1..=MAX_WINDOW_SECS).contains(&c.window_secs) => Err(format!(
-            "window_secs must be between 1 and {MAX_WINDOW_SECS}"
-        )),
-        other => other,
-    };
-    match config {
+    match parse_config::<RateLimit>(&body) {
         Ok(config) => {
             shared.braintrust_limits().set_config(config);
             Json(config).into_response()

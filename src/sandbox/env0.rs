@@ -63,7 +63,7 @@ use serde_json::{json, Map, Value};
 
 use super::digest::constant_time_eq;
 use super::faults::{Connection, Fault};
-use super::ratelimit::{Limit, MAX_LIMIT, MAX_WINDOW_SECS};
+use super::ratelimit::{parse_config, Limit, LimitConfig};
 use super::store::{
     now_rfc3339, random_alphanumeric, random_lowercase_alphanumeric, rfc3339_at, unix_now, uuid_v4,
     Env0Credentials, IdGen,
@@ -338,6 +338,16 @@ impl Default for RateLimit {
             window_secs: 60,
             per: Per::Path,
         }
+    }
+}
+
+impl LimitConfig for RateLimit {
+    fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    fn window_secs(&self) -> u64 {
+        self.window_secs
     }
 }
 
@@ -912,20 +922,7 @@ async fn get_rate_limit(State(shared): State<Arc<Shared>>) -> Json<RateLimit> {
 }
 
 async fn set_rate_limit(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    let text = String::from_utf8_lossy(&body);
-    let parsed = if text.trim().is_empty() {
-        Ok(RateLimit::default())
-    } else {
-        serde_json::from_str::<RateLimit>(&text).map_err(|e| e.to_string())
-    };
-    let config = match parsed {
-        Ok(c) if c.limit > MAX_LIMIT => Err(format!("limit must be at most {MAX_LIMIT}")),
-        Ok(c) if !(1..=MAX_WINDOW_SECS).contains(&c.window_secs) => Err(format!(
-            "window_secs must be between 1 and {MAX_WINDOW_SECS}"
-        )),
-        other => other,
-    };
-    match config {
+    match parse_config::<RateLimit>(&body) {
         Ok(config) => {
             shared.env0_limits().set_config(config);
             Json(config).into_response()

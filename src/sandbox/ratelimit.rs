@@ -18,6 +18,33 @@ pub(crate) const MAX_LIMIT: u32 = 100_000;
 /// The longest window accepted, in seconds (one day).
 pub(crate) const MAX_WINDOW_SECS: u64 = 86_400;
 
+/// A vendor's rate-limit configuration as its `/_sandbox/<vendor>/rate_limit` route takes it.
+pub(crate) trait LimitConfig: serde::de::DeserializeOwned + Default {
+    /// Requests per window; 0 disables the limit.
+    fn limit(&self) -> u32;
+    /// The window, in seconds.
+    fn window_secs(&self) -> u64;
+}
+
+/// Parses a rate-limit route's body (empty: the vendor's defaults) and checks its bounds.
+pub(crate) fn parse_config<C: LimitConfig>(body: &[u8]) -> Result<C, String> {
+    let text = String::from_utf8_lossy(body);
+    let config = if text.trim().is_empty() {
+        C::default()
+    } else {
+        serde_json::from_str::<C>(&text).map_err(|e| e.to_string())?
+    };
+    if config.limit() > MAX_LIMIT {
+        return Err(format!("limit must be at most {MAX_LIMIT}"));
+    }
+    if !(1..=MAX_WINDOW_SECS).contains(&config.window_secs()) {
+        return Err(format!(
+            "window_secs must be between 1 and {MAX_WINDOW_SECS}"
+        ));
+    }
+    Ok(config)
+}
+
 /// Above this many keys, keys with nothing left in their window are forgotten.
 const PRUNE_ABOVE: usize = 4_096;
 
