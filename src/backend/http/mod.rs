@@ -1,0 +1,491 @@
+//! The HTTP layer every backend client shares.
+//!
+//! - [`HttpClient`]: one `reqwest` client per configured provider (rustls, connection reuse,
+//!   the provider's `request_timeout` and User-Agent), bound to one vendor and base URL.
+//! - [`HttpClient::send`]: sends a [`Request`] with retries. [`RetryPolicy::Idempotent`]
+//!   requests (GET, DELETE, absolute PATCH/PUT) are retried on 429, 502, 503, 504 and on
+//!   transport errors; [`RetryPolicy::Create`] requests (POST) only when the server provably
+//!   did not act (429, connection never established). Waits grow exponentially with jitter and
+//!   honour `Retry-After` (see [`Backoff`]). A create that failed in a way that leaves its effect
+//!   unknown (timeout, reset, 5xx) comes back as a [`SendError`] with `ambiguous` set, so the
+//!   caller can reconcile instead of re-posting.
+//! - [`Authenticator`]: how a request gets its `Authorization` header, with a hook for 401
+//!   challenges (HTTP Digest, expired bearer tokens). [`NoAuth`], [`BearerAuth`] and
+//!   [`BasicAuth`] cover the simple schemes.
+//! - [`error_from_response`]: the one place where an HTTP status and body become a
+//!   [`BackendError`], with a vendor hook ([`ErrorParser`]) for the vendor's JSON error shape.
+//!
+//! Secrets never reach logs or error texts: logs (`tracing`, debug/trace) carry the vendor,
+//! method, path (never the query string), status, attempt and timing, never headers or bodies;
+//! transport errors are stripped of their URL; bodies of responses marked
+//! [`Request::sensitive_response`] are never quoted.
+
+mod auth;
+mod request;
+mod retry;
+mod vendor_error;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, AUTHORIZATION};
+pub use reqwest::{Method, StatusCode, Url};
+use time::OffsetDateTime;
+
+pub use auth::{sensitive_header, AuthRequest, Authenticator, BasicAuth, BearerAuth, NoAuth};
+pub use request::{Request, Response};
+pub use retry::{retry_after, Backoff, RetryPolicy};
+pub use vendor_error::{error_from_response, excerpt, ErrorContext, ErrorParser, VendorError};
+
+use super::BackendError;
+
+/// Settings from the provider block that apply to every backend.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Retries of requests that are safe to repeat.
+    pub max_retries: u32,
+    /// Timeout of one HTTP request.
+    pub request_timeout: Duration,
+    /// The User-Agent header.
+    pub user_agent: String,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            max_retries: 5,
+            request_timeout: Duration::from_secs(30),
+            user_agent: concat!("terraform-provider-keysmith/", env!("CARGO_PKG_VERSION"))
+                .to_string(),
+        }
+    }
+}
+
+/// A failed [`HttpClient::send`]: the error, and whether a create may nevertheless have
+/// taken effect on the server.
+#[derive(Debug)]
+pub struct SendError {
+    /// What went wrong.
+    pub error: BackendError,
+    /// `true` when a [`RetryPolicy::Create`] request failed after the server may have acted
+    /// on it (timeout, reset, 5xx): the caller should reconcile rather than re-post.
+    pub ambiguous: bool,
+}
+
+impl From<SendError> for BackendError {
+    fn from(e: SendError) -> Self {
+        e.error
+    }
+}
+
+impl From<BackendError> for SendError {
+    fn from(error: BackendError) -> Self {
+        SendError {
+            error,
+            ambiguous: false,
+        }
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// Most 401 re-sends one request may make (Digest: challenge, then one re-challenge).
+const MAX_AUTH_ROUNDS: u32 = 3;
+
+/// An HTTP client bound to one vendor and base URL. Cloning is cheap and shares the
+/// connection pool.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    base: Url,
+    vendor: &'static str,
+    max_retries: u32,
+    backoff: Backoff,
+    error_parser: Option<ErrorParser>,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("vendor", &self.vendor)
+            .field("base_url", &self.base.as_str())
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the one `reqwest` client of a provider: rustls, the configured User-Agent and
+/// request timeout (connect timeout: the smaller of 10 s and the request timeout), pooled
+/// keep-alive connections, TCP_NODELAY, and no redirects (an API that redirects is
+/// misconfigured, and following would carry credentials elsewhere).
+pub fn build_reqwest_client(
+    vendor: &'static str,
+    settings: &HttpSettings,
+) -> Result<reqwest::Client, BackendError> {
+    if settings.request_timeout.is_zero() {
+        return Err(BackendError::Config {
+            vendor,
+            message: "request_timeout must be greater than zero".into(),
+        });
+    }
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .user_agent(settings.user_agent.clone())
+        .timeout(settings.request_timeout)
+        .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| BackendError::Config {
+            vendor,
+            message: format!(
+                "cannot build the HTTP client: {}",
+                error_chain(&e.without_url())
+            ),
+        })
+}
+
+/// Checks a base URL: absolute `http` or `https` with a host, no credentials, query or
+/// fragment. A trailing `/` is ignored; a path prefix is kept.
+pub fn parse_base_url(vendor: &'static str, base_url: &str) -> Result<Url, BackendError> {
+    let bad = |why: &str| BackendError::Config {
+        vendor,
+        message: format!("base_url {why}"),
+    };
+    let url = Url::parse(base_url.trim()).map_err(|e| bad(&format!("is not a valid URL: {e}")))?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return Err(bad("must start with https:// or http://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not contain credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+impl HttpClient {
+    /// A client for `vendor` at `base_url` with its own `reqwest` client built from
+    /// `settings` (see [`build_reqwest_client`] and [`parse_base_url`]).
+    pub fn new(
+        vendor: &'static str,
+        base_url: &str,
+        settings: &HttpSettings,
+    ) -> Result<Self, BackendError> {
+        let base = parse_base_url(vendor, base_url)?;
+        let client = build_reqwest_client(vendor, settings)?;
+        Ok(Self::with_reqwest(
+            vendor,
+            base,
+            client,
+            settings.max_retries,
+        ))
+    }
+
+    /// A client around an existing `reqwest` client (to share one pool).
+    pub fn with_reqwest(
+        vendor: &'static str,
+        base: Url,
+        client: reqwest::Client,
+        max_retries: u32,
+    ) -> Self {
+        HttpClient {
+            client,
+            base,
+            vendor,
+            max_retries,
+            backoff: Backoff::default(),
+            error_parser: None,
+        }
+    }
+
+    /// Sets the vendor's error-body hook.
+    pub fn with_error_parser(mut self, parser: ErrorParser) -> Self {
+        self.error_parser = Some(parser);
+        self
+    }
+
+    /// Sets the backoff timing (tests shorten it).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The vendor name.
+    pub fn vendor(&self) -> &'static str {
+        self.vendor
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The retries allowed for safe requests.
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// The full URL of `req`.
+    pub fn url_of(&self, req: &Request) -> Url {
+        let mut url = self.base.clone();
+        let prefix = self.base.path().trim_end_matches('/');
+        let path = if req.path.starts_with('/') {
+            format!("{prefix}{}", req.path)
+        } else {
+            format!("{prefix}/{}", req.path)
+        };
+        url.set_path(&path);
+        if req.query.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut()
+                .clear()
+                .extend_pairs(req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        url
+    }
+
+    /// Sends `req` with retries and authentication, and reads the whole body. A non-2xx
+    /// final status becomes an error through [`error_from_response`].
+    pub async fn send(
+        &self,
+        req: &Request,
+        auth: &dyn Authenticator,
+    ) -> Result<Response, SendError> {
+        let url = self.url_of(req);
+        let uri = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        let log_path = url.path().to_string();
+        let auth_req = AuthRequest {
+            method: &req.method,
+            uri: &uri,
+            body: req.body.as_deref(),
+        };
+        let mut attempt: u32 = 0;
+        let mut auth_round: u32 = 0;
+        loop {
+            attempt += 1;
+            let authorization = auth.authorize(self, &auth_req).await?;
+            let mut builder = self
+                .client
+                .request(req.method.clone(), url.clone())
+                .headers(req.headers.clone());
+            if let Some(value) = &authorization {
+                builder = builder.header(AUTHORIZATION, value.clone());
+            }
+            if let Some(body) = &req.body {
+                builder = builder.body(body.clone());
+            }
+            let started = Instant::now();
+            tracing::debug!(
+                vendor = self.vendor,
+                method = %req.method,
+                path = %log_path,
+                attempt,
+                "http request"
+            );
+            let outcome = match builder.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Ok(body) => Ok((status, headers, body.to_vec())),
+                        // The status line arrived, so the server acted: a body cut short is
+                        // never "provably not processed".
+                        Err(e) => Err((e, false)),
+                    }
+                }
+                Err(e) => {
+                    let connect = e.is_connect();
+                    Err((e, connect))
+                }
+            };
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            match outcome {
+                Ok((status, headers, body)) => {
+                    tracing::debug!(
+                        vendor = self.vendor,
+                        method = %req.method,
+                        path = %log_path,
+                        status = status.as_u16(),
+                        attempt,
+                        elapsed_ms,
+                        "http response"
+                    );
+                    if status == StatusCode::UNAUTHORIZED
+                        && auth_round < MAX_AUTH_ROUNDS
+                        && auth
+                            .on_unauthorized(
+                                &auth_req,
+                                authorization.as_ref(),
+                                &headers,
+                                auth_round,
+                            )
+                            .await
+                    {
+                        auth_round += 1;
+                        attempt -= 1;
+                        tracing::debug!(
+                            vendor = self.vendor,
+                            method = %req.method,
+                            path = %log_path,
+                            round = auth_round,
+                            "answering an authentication challenge"
+                        );
+                        continue;
+                    }
+                    if status.is_success() {
+                        return Ok(Response {
+                            status,
+                            headers,
+                            body,
+                            vendor: self.vendor,
+                            sensitive: req.sensitive_response,
+                            attempts: attempt,
+                        });
+                    }
+                    let code = status.as_u16();
+                    let retryable = match req.retry {
+                        RetryPolicy::Idempotent => matches!(code, 429 | 502 | 503 | 504),
+                        RetryPolicy::Create => code == 429,
+                        RetryPolicy::Never => false,
+                    };
+                    if retryable && attempt <= self.max_retries {
+                        let wait = self.backoff.delay(attempt, retry_after(&headers));
+                        tracing::debug!(
+                            vendor = self.vendor,
+                            method = %req.method,
+                            path = %log_path,
+                            status = code,
+                            attempt,
+                            wait_ms = wait.as_millis() as u64,
+                            "retrying"
+                        );
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    let error = error_from_response(
+                        self.vendor,
+                        status,
+                        &headers,
+                        &body,
+                        &ErrorContext {
+                            what: req.what.as_deref().unwrap_or(&log_path),
+                            parser: self.error_parser,
+                            attempts: attempt,
+                        },
+                    );
+                    return Err(SendError {
+                        error,
+                        ambiguous: req.retry == RetryPolicy::Create && code >= 500,
+                    });
+                }
+                Err((e, not_sent)) => {
+                    let message = transport_message(&e);
+                    tracing::debug!(
+                        vendor = self.vendor,
+                        method = %req.method,
+                        path = %log_path,
+                        attempt,
+                        elapsed_ms,
+                        error = %message,
+                        "http transport error"
+                    );
+                    let retryable = match req.retry {
+                        RetryPolicy::Idempotent => true,
+                        RetryPolicy::Create => not_sent,
+                        RetryPolicy::Never => false,
+                    };
+                    if retryable && attempt <= self.max_retries {
+                        let wait = self.backoff.delay(attempt, None);
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(SendError {
+                        error: BackendError::Transport {
+                            vendor: self.vendor,
+                            message,
+                        },
+                        ambiguous: req.retry == RetryPolicy::Create && !not_sent,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The server's clock from a `Date` header (IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37
+/// GMT`).
+pub fn server_date(headers: &HeaderMap) -> Option<OffsetDateTime> {
+    let value = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    parse_http_date(value)
+}
+
+/// Parses an IMF-fixdate.
+pub fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(value.trim(), format)
+        .ok()
+        .map(|t| t.assume_utc())
+}
+
+/// A transport error's message with its causes, without the URL.
+fn transport_message(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "connection failed while reading the response"
+    } else {
+        "connection failed"
+    };
+    // Sources below reqwest (hyper, io) carry no URL; reqwest's own text is dropped.
+    let mut causes: Vec<String> = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        // hyper-util's "client error (Connect)" only repeats the kind.
+        let noise = text.starts_with("client error (");
+        if !text.is_empty()
+            && !noise
+            && !causes.iter().any(|c| c.contains(&text))
+            && !text.contains("://")
+        {
+            causes.push(text);
+        }
+        source = s.source();
+    }
+    if causes.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {}", causes.join(": "))
+    }
+}
+
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
