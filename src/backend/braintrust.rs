@@ -30,31 +30,29 @@
 //!
 //! # Creates that fail ambiguously (SPEC §6)
 //! A POST is retried only when Braintrust provably did not act (429, no connection). After a
-//! timeout, a reset, a 5xx or an undecodable success, the client lists the keys of that name
-//! (`api_key_name`, and `org_name` when known) and deletes those whose `created` (server
-//! clock, calibrated against the `Date` header) falls within the failed request and that it
-//! did not create itself: their secrets are lost. Then it creates the key once more (again up
-//! to `max_retries` times while each attempt is lost and cleaned up). The listing is looked
-//! at up to three times before concluding that nothing was created. Creates of the same name
-//! are fenced against a reconciliation in progress.
+//! timeout, a reset, a 5xx or an undecodable success, the client reconciles through
+//! [`super::reconcile`]: a key is the lost attempt's only when it was absent from the
+//! organization's listing taken before this process's first create there, has the same name,
+//! and was `created` (server clock, calibrated against the `Date` header) during the
+//! attempt — one such key per lost attempt. It is deleted (its secret is lost) and the key
+//! created once more; anything less certain is named in the error and left alone.
+//!
+//! The API key, and every created key, are redacted from Braintrust's text.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
-use time::OffsetDateTime;
 
 use super::http::{
     Backoff, BearerAuth, HttpClient, HttpSettings, Request, Response, RetryPolicy, SendError,
     VendorError,
 };
 use super::list_cache::ListCache;
-use super::support::{
-    annotate, check_not_blank, check_segment, clock_offset, invalid, look_delays, CreateWindow,
-    Fences, OwnIds,
-};
+use super::reconcile::{clock_offset, Create, Listing, LostPolicy, Reconciler, Seen};
+use super::support::{check_not_blank, check_segment, invalid, Pages};
 use super::{ApiKey, Backend, BackendError, BackendKind, CreatedApiKey, NewApiKey, Org, Secret};
 
 const VENDOR: &str = "braintrust";
@@ -80,13 +78,11 @@ pub struct BraintrustConfig {
 pub struct BraintrustClient {
     http: HttpClient,
     auth: BearerAuth,
-    backoff: Backoff,
     /// Key listings by organization id.
     keys: ListCache<ApiKey>,
     /// Organization id → name.
     org_names: Mutex<HashMap<String, String>>,
-    own: OwnIds,
-    fences: Fences,
+    reconciler: Reconciler,
 }
 
 impl fmt::Debug for BraintrustClient {
@@ -109,21 +105,19 @@ impl BraintrustClient {
         }
         let http = HttpClient::new(VENDOR, &cfg.base_url, &cfg.http)?
             .with_error_parser(parse_braintrust_error);
+        http.redactor().add(cfg.api_key.expose());
         Ok(BraintrustClient {
             http,
             auth: BearerAuth::new(VENDOR, &cfg.api_key)?,
-            backoff: Backoff::default(),
             keys: ListCache::default(),
             org_names: Mutex::new(HashMap::new()),
-            own: OwnIds::default(),
-            fences: Fences::default(),
+            reconciler: Reconciler::default(),
         })
     }
 
     /// Replaces the retry timing (tests shorten it); reconciliation looks scale with it.
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.http = self.http.with_backoff(backoff);
-        self.backoff = backoff;
         self
     }
 
@@ -170,14 +164,12 @@ impl BraintrustClient {
         org_name: Option<&str>,
         key_name: Option<&str>,
     ) -> Result<(Vec<ApiKey>, Option<i64>), BackendError> {
-        let mut keys = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut pages: Pages<ApiKey> = Pages::new(VENDOR, "GET /v1/api_key");
         let mut offset = None;
-        let mut cursor: Option<String> = None;
         loop {
             let mut req = Request::get("/v1/api_key").query("limit", PAGE_LIMIT.to_string());
-            if let Some(after) = &cursor {
-                req = req.query("starting_after", after.clone());
+            if let Some(after) = pages.last() {
+                req = req.query("starting_after", after.id.clone());
             }
             if let Some(org) = org_name {
                 req = req.query("org_name", org);
@@ -192,27 +184,16 @@ impl BraintrustClient {
                 offset = clock_offset(&resp);
             }
             let page: ListWire<KeyWire> = resp.json()?;
-            let count = page.objects.len();
-            let mut new_ids = 0;
-            for wire in page.objects {
-                if seen.insert(wire.id.clone()) {
-                    new_ids += 1;
-                    cursor = Some(wire.id.clone());
-                    keys.push(wire.into_api_key());
-                }
-            }
-            if count < PAGE_LIMIT {
+            let keys = page
+                .objects
+                .into_iter()
+                .map(KeyWire::into_api_key)
+                .collect();
+            if !pages.add(keys, PAGE_LIMIT, |k: &ApiKey| k.id.as_str())? {
                 break;
             }
-            if new_ids == 0 {
-                return Err(BackendError::BadResponse {
-                    vendor: VENDOR,
-                    status: resp.status().as_u16(),
-                    message: "a page of the key listing repeats earlier keys; pagination does not advance".into(),
-                });
-            }
         }
-        Ok((keys, offset))
+        Ok((pages.into_items(), offset))
     }
 
     /// The keys of organization `org_id` (every key the caller sees when empty).
@@ -236,72 +217,6 @@ impl BraintrustClient {
         Ok(wire.into_api_key())
     }
 
-    /// One POST of a key. `Err` with `ambiguous` when Braintrust may have created it anyway.
-    async fn post_key(&self, body: &CreateKeyBody<'_>) -> Result<CreatedApiKey, SendError> {
-        let req = Request::post("/v1/api_key")
-            .json(body)?
-            .retry(RetryPolicy::Create)
-            .sensitive_response()
-            .describe("the Braintrust api_key endpoint");
-        let resp = self.send(req).await?;
-        let ambiguous = |error: BackendError| SendError {
-            error,
-            ambiguous: true,
-        };
-        let wire: KeyWire = resp.json().map_err(ambiguous)?;
-        let status = resp.status().as_u16();
-        let bad = |message: &str| {
-            ambiguous(BackendError::BadResponse {
-                vendor: VENDOR,
-                status,
-                message: message.to_string(),
-            })
-        };
-        if wire.id.trim().is_empty() {
-            return Err(bad("the created key came back without an id"));
-        }
-        let Some(secret) = wire.key.clone().filter(|s| !s.expose().is_empty()) else {
-            return Err(bad("the created key came back without its key"));
-        };
-        self.own.insert(&wire.id);
-        Ok(CreatedApiKey {
-            key: wire.into_api_key(),
-            secret,
-        })
-    }
-
-    /// Deletes keys named `name` that a lost create in `window` may have made.
-    async fn reconcile(
-        &self,
-        org_name: Option<&str>,
-        name: &str,
-        window: CreateWindow,
-    ) -> Result<Vec<String>, BackendError> {
-        let mut candidates = Vec::new();
-        for delay in look_delays(self.backoff.initial) {
-            tokio::time::sleep(delay).await;
-            let (keys, offset) = self.fetch_keys(org_name, Some(name)).await?;
-            candidates = keys
-                .into_iter()
-                .filter(|k| k.name == name && !self.own.contains(&k.id))
-                .filter(|k| window.contains_time(k.created_at.as_deref(), offset))
-                .map(|k| k.id)
-                .collect();
-            if !candidates.is_empty() {
-                break;
-            }
-        }
-        for id in &candidates {
-            tracing::warn!(
-                vendor = VENDOR,
-                key_id = %id,
-                "deleting an API key created by a create request whose outcome was lost (its secret is unknown)"
-            );
-            self.delete_key(id).await?;
-        }
-        Ok(candidates)
-    }
-
     async fn delete_key(&self, id: &str) -> Result<(), BackendError> {
         let result = self
             .send(Request::delete(format!("/v1/api_key/{id}")).describe(format!("api key {id}")))
@@ -312,6 +227,93 @@ impl BraintrustClient {
             Err(e) if e.error.is_not_found() => Ok(()),
             Err(e) => Err(e.error),
         }
+    }
+}
+
+/// Creating one API key, for the reconcile driver.
+struct KeyCreate<'a> {
+    client: &'a BraintrustClient,
+    body: CreateKeyBody<'a>,
+}
+
+#[async_trait::async_trait]
+impl Create for KeyCreate<'_> {
+    type Output = CreatedApiKey;
+    const NOUN: &'static str = "API key";
+    const POLICY: LostPolicy = LostPolicy::Delete;
+
+    fn name(&self) -> &str {
+        self.body.name
+    }
+
+    fn place(&self) -> String {
+        match self.body.org_name {
+            Some(org) => format!("Braintrust organization {org:?}"),
+            None => "Braintrust".to_string(),
+        }
+    }
+
+    fn id_of(output: &CreatedApiKey) -> &str {
+        &output.key.id
+    }
+
+    async fn post(&self) -> Result<CreatedApiKey, SendError> {
+        let req = Request::post("/v1/api_key")
+            .json(&self.body)?
+            .retry(RetryPolicy::Create)
+            .sensitive_response()
+            .describe("the Braintrust api_key endpoint");
+        let result = self.client.send(req).await;
+        self.client.keys.clear();
+        let resp = result?;
+        let wire: KeyWire = resp.json().map_err(SendError::ambiguous)?;
+        let bad = |message: &str| {
+            SendError::ambiguous(BackendError::BadResponse {
+                vendor: VENDOR,
+                status: resp.status().as_u16(),
+                message: message.to_string(),
+            })
+        };
+        let Some(secret) = wire.key.clone().filter(|s| !s.expose().is_empty()) else {
+            return Err(bad("the created key came back without its key"));
+        };
+        self.client.http.remember_secret(&secret);
+        if wire.id.trim().is_empty() {
+            return Err(bad("the created key came back without an id"));
+        }
+        Ok(CreatedApiKey {
+            key: wire.into_api_key(),
+            secret,
+        })
+    }
+
+    async fn list(&self) -> Result<Listing, BackendError> {
+        let (keys, clock_offset) = self.client.fetch_keys(self.body.org_name, None).await?;
+        Ok(Listing {
+            objects: keys
+                .iter()
+                .map(|k| Seen::created_at(&k.id, &k.name, k.created_at.as_deref()))
+                .collect(),
+            clock_offset,
+        })
+    }
+
+    async fn list_named(&self) -> Result<Listing, BackendError> {
+        let (keys, clock_offset) = self
+            .client
+            .fetch_keys(self.body.org_name, Some(self.body.name))
+            .await?;
+        Ok(Listing {
+            objects: keys
+                .iter()
+                .map(|k| Seen::created_at(&k.id, &k.name, k.created_at.as_deref()))
+                .collect(),
+            clock_offset,
+        })
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), BackendError> {
+        self.client.delete_key(id).await
     }
 }
 
@@ -348,79 +350,15 @@ impl Backend for BraintrustClient {
             }
             _ => None,
         };
-        let body = CreateKeyBody {
-            name: &new.name,
-            org_name: org_name.as_deref(),
+        let scope = format!("keys:{}", org_name.as_deref().unwrap_or(""));
+        let op = KeyCreate {
+            client: self,
+            body: CreateKeyBody {
+                name: &new.name,
+                org_name: org_name.as_deref(),
+            },
         };
-        let fence = self.fences.get(format!(
-            "{}\n{}",
-            org_name.as_deref().unwrap_or(""),
-            new.name
-        ));
-        let mut reconciled: Vec<String> = Vec::new();
-        let max_rounds = self.http.max_retries().max(1) + 1;
-        let mut round = 0;
-        loop {
-            round += 1;
-            let sent = OffsetDateTime::now_utc();
-            let result = {
-                let _create = fence.read().await;
-                self.post_key(&body).await
-            };
-            self.keys.clear();
-            let error = match result {
-                Ok(created) => {
-                    if !reconciled.is_empty() {
-                        tracing::info!(
-                            vendor = VENDOR,
-                            deleted = reconciled.len(),
-                            "API key created after cleaning up a lost create"
-                        );
-                    }
-                    return Ok(created);
-                }
-                Err(SendError {
-                    error,
-                    ambiguous: false,
-                }) => return Err(error),
-                Err(SendError { error, .. }) => error,
-            };
-            let window = CreateWindow {
-                sent,
-                failed: OffsetDateTime::now_utc(),
-            };
-            tracing::warn!(
-                vendor = VENDOR,
-                round,
-                error = %error,
-                "creating an API key failed without a clear outcome; reconciling"
-            );
-            let _reconcile = fence.write().await;
-            match self.reconcile(org_name.as_deref(), &new.name, window).await {
-                Ok(deleted) => reconciled.extend(deleted),
-                Err(check) => {
-                    return Err(annotate(
-                        error,
-                        &format!(
-                            "; checking whether the key was created anyway also failed ({check}): \
-                             an API key named {:?} may exist without its secret",
-                            new.name
-                        ),
-                    ))
-                }
-            }
-            if round >= max_rounds {
-                let note = if reconciled.is_empty() {
-                    "; no key was left behind".to_string()
-                } else {
-                    format!(
-                        "; the {} key(s) it may have created were found and deleted",
-                        reconciled.len()
-                    )
-                };
-                return Err(annotate(error, &note));
-            }
-        }
+        self.reconciler.create(&self.http, &scope, &op).await
     }
 
     async fn get_api_key(&self, org_id: &str, id: &str) -> Result<ApiKey, BackendError> {
@@ -477,35 +415,28 @@ impl Backend for BraintrustClient {
 
     async fn find_org_by_name(&self, name: &str) -> Result<Org, BackendError> {
         check_not_blank(VENDOR, "name", name)?;
-        let mut found: Vec<Org> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut cursor: Option<String> = None;
+        let mut pages: Pages<Org> = Pages::new(VENDOR, "GET /v1/organization");
         loop {
             let mut req = Request::get("/v1/organization")
                 .query("org_name", name)
                 .query("limit", PAGE_LIMIT.to_string());
-            if let Some(after) = &cursor {
-                req = req.query("starting_after", after.clone());
+            if let Some(after) = pages.last() {
+                req = req.query("starting_after", after.id.clone());
             }
             let resp = self
                 .send(req.describe(format!("organization named {name:?}")))
                 .await?;
             let page: ListWire<OrgWire> = resp.json()?;
-            let count = page.objects.len();
-            let mut new_ids = 0;
-            for wire in page.objects {
-                if seen.insert(wire.id.clone()) {
-                    new_ids += 1;
-                    cursor = Some(wire.id.clone());
-                    let org = wire.into_org();
-                    self.remember_org(&org);
-                    if org.name == name {
-                        found.push(org);
-                    }
-                }
-            }
-            if count < PAGE_LIMIT || new_ids == 0 {
+            let orgs = page.objects.into_iter().map(OrgWire::into_org).collect();
+            if !pages.add(orgs, PAGE_LIMIT, |o: &Org| o.id.as_str())? {
                 break;
+            }
+        }
+        let mut found: Vec<Org> = Vec::new();
+        for org in pages.into_items() {
+            self.remember_org(&org);
+            if org.name == name {
+                found.push(org);
             }
         }
         match found.len() {

@@ -31,19 +31,22 @@
 //!
 //! # Creates that fail ambiguously (SPEC §6)
 //! A POST is retried only when env0 provably did not act (429, no connection). After a
-//! timeout, a reset, a 5xx or an undecodable success, the client reconciles, with the
-//! listing's `createdAt` (server clock, calibrated against the `Date` header; 3 s slack, or
-//! 5 minutes without a `Date`) bounding what the lost request may have created:
-//! - an API key with the same name created meanwhile, not one this client created itself,
-//!   is deleted (its secret is lost) and the key is created once more (again up to
-//!   `max_retries` times while each attempt is lost and cleaned up);
+//! timeout, a reset, a 5xx or an undecodable success, the client reconciles through
+//! [`super::reconcile`], with the listing's `createdAt` (server clock, calibrated against the
+//! `Date` header) bounding what the lost request may have created, and a listing taken before
+//! this process's first create proving what existed before:
+//! - an API key proven to be the lost attempt's is deleted (its secret is lost) and the key
+//!   created once more;
 //! - an organization cannot be deleted, and its create answer holds no secret, so one
-//!   found is adopted as the result; none found → created once more. Several found (lost
-//!   attempts that all took effect) is an error naming them.
+//!   proven is adopted as the result; several (lost attempts that all took effect) are named
+//!   in the error.
 //!
-//! The listing is looked at up to three times (at once, then after 1 s and 2 s by default)
-//! before concluding that nothing was created, because env0's listings are eventually
-//! consistent. Creates of the same name are fenced against a reconciliation in progress.
+//! Anything that cannot be proven is named in the error and left alone. The listing is looked
+//! at up to three times (at once, then after 1 s and 2 s by default) before concluding that
+//! nothing was created, because env0's listings are eventually consistent.
+//!
+//! The API key secret, and every created key's secret (raw and as the Basic credential it
+//! makes), are redacted from env0's text.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -52,7 +55,6 @@ use std::time::Duration;
 
 use reqwest::header::HeaderValue;
 use serde::{Deserialize, Deserializer, Serialize};
-use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -61,10 +63,8 @@ use super::http::{
     RetryPolicy, SendError, VendorError,
 };
 use super::list_cache::ListCache;
-use super::support::{
-    annotate, check_not_blank, check_segment, clock_offset, invalid, look_delays, CreateWindow,
-    Fences, OwnIds,
-};
+use super::reconcile::{clock_offset, Create, Listing, LostPolicy, Reconciler, Seen};
+use super::support::{check_not_blank, check_segment, invalid, Pages};
 use super::{
     ApiKey, Backend, BackendError, BackendKind, CreatedApiKey, CreatedOrg, NewApiKey, NewOrg, Org,
     OrgPolicies, Secret,
@@ -122,14 +122,11 @@ pub struct Env0Client {
     http: HttpClient,
     auth: BasicAuth,
     pacer: Pacer,
-    backoff: Backoff,
     /// Key listings by organization id.
     keys: ListCache<ApiKey>,
     /// The organization listing (one scope).
     orgs: ListCache<Org>,
-    own_keys: OwnIds,
-    own_orgs: OwnIds,
-    fences: Fences,
+    reconciler: Reconciler,
 }
 
 impl fmt::Debug for Env0Client {
@@ -171,23 +168,21 @@ impl Env0Client {
         }
         let http =
             HttpClient::new(VENDOR, &cfg.base_url, &cfg.http)?.with_error_parser(parse_env0_error);
+        http.redactor()
+            .add_basic(&cfg.api_key_id, cfg.api_key_secret.expose());
         Ok(Env0Client {
             http,
             auth: BasicAuth::new(VENDOR, &cfg.api_key_id, &cfg.api_key_secret)?,
             pacer: Pacer::new(cfg.rate_limit),
-            backoff: Backoff::default(),
             keys: ListCache::default(),
             orgs: ListCache::default(),
-            own_keys: OwnIds::default(),
-            own_orgs: OwnIds::default(),
-            fences: Fences::default(),
+            reconciler: Reconciler::default(),
         })
     }
 
     /// Replaces the retry timing (tests shorten it); reconciliation looks scale with it.
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.http = self.http.with_backoff(backoff);
-        self.backoff = backoff;
         self
     }
 
@@ -228,9 +223,14 @@ impl Env0Client {
             )
             .await
             .map_err(|e| endpoint_missing(e.error, "/organizations"))?;
-        let orgs: Vec<OrgWire> = resp.json()?;
+        let mut pages = Pages::new(VENDOR, "GET /organizations");
+        pages.add(resp.json::<Vec<OrgWire>>()?, usize::MAX, |o| o.id.as_str())?;
         Ok((
-            orgs.into_iter().map(OrgWire::into_org).collect(),
+            pages
+                .into_items()
+                .into_iter()
+                .map(OrgWire::into_org)
+                .collect(),
             clock_offset(&resp),
         ))
     }
@@ -271,8 +271,10 @@ impl Env0Client {
                 GET_KEYS,
             )
             .await?;
-        let keys: Vec<KeyWire> = resp.json()?;
-        let keys = keys
+        let mut pages = Pages::new(VENDOR, "GET /api-keys");
+        pages.add(resp.json::<Vec<KeyWire>>()?, usize::MAX, |k| k.id.as_str())?;
+        let keys = pages
+            .into_items()
             .into_iter()
             .filter(|k| {
                 k.organization_id
@@ -282,82 +284,6 @@ impl Env0Client {
             .map(|k| k.into_api_key(org_id))
             .collect();
         Ok((keys, clock_offset(&resp)))
-    }
-
-    /// One POST of a key. `Err` with `ambiguous` when env0 may have created it anyway.
-    async fn post_key(
-        &self,
-        org_id: &str,
-        body: &CreateKeyBody<'_>,
-    ) -> Result<CreatedApiKey, SendError> {
-        let req = Request::post("/api-keys")
-            .json(body)?
-            .retry(RetryPolicy::Create)
-            .sensitive_response()
-            .describe(format!("organization {org_id}"));
-        let resp = self.send(req, POST_KEYS).await?;
-        let ambiguous = |error: BackendError| SendError {
-            error,
-            ambiguous: true,
-        };
-        let wire: KeyWire = resp.json().map_err(ambiguous)?;
-        let status = resp.status().as_u16();
-        let bad = |message: &str| {
-            ambiguous(BackendError::BadResponse {
-                vendor: VENDOR,
-                status,
-                message: message.to_string(),
-            })
-        };
-        if wire.id.trim().is_empty() {
-            return Err(bad("the created key came back without an id"));
-        }
-        let Some(secret) = wire
-            .api_key_secret
-            .clone()
-            .filter(|s| !s.expose().is_empty())
-        else {
-            return Err(bad("the created key came back without its apiKeySecret"));
-        };
-        self.own_keys.insert(&wire.id);
-        Ok(CreatedApiKey {
-            key: wire.into_api_key(org_id),
-            secret,
-        })
-    }
-
-    /// Deletes keys named `name` that a lost create in `window` may have made. Returns
-    /// their ids.
-    async fn reconcile_key(
-        &self,
-        org_id: &str,
-        name: &str,
-        window: CreateWindow,
-    ) -> Result<Vec<String>, BackendError> {
-        let mut candidates = Vec::new();
-        for delay in look_delays(self.backoff.initial) {
-            tokio::time::sleep(delay).await;
-            let (keys, offset) = self.fetch_keys(org_id).await?;
-            candidates = keys
-                .into_iter()
-                .filter(|k| k.name == name && !self.own_keys.contains(&k.id))
-                .filter(|k| window.contains_time(k.created_at.as_deref(), offset))
-                .map(|k| k.id)
-                .collect();
-            if !candidates.is_empty() {
-                break;
-            }
-        }
-        for id in &candidates {
-            tracing::warn!(
-                vendor = VENDOR,
-                org_id,
-                key_id = %id,
-                "deleting an API key created by a create request whose outcome was lost (its secret is unknown)"
-            );
-            self.delete_key(org_id, id).await?;
-        }
-        Ok(candidates)
     }
 
     async fn delete_key(&self, org_id: &str, id: &str) -> Result<(), BackendError> {
@@ -374,51 +300,169 @@ impl Env0Client {
             Err(e) => Err(e.error),
         }
     }
+}
 
-    /// One POST of an organization. `Err` with `ambiguous` when env0 may have created it.
-    async fn post_org(&self, body: &CreateOrgBody<'_>) -> Result<Org, SendError> {
+/// Creating one API key, for the reconcile driver.
+struct KeyCreate<'a> {
+    client: &'a Env0Client,
+    org_id: &'a str,
+    body: CreateKeyBody<'a>,
+}
+
+#[async_trait::async_trait]
+impl Create for KeyCreate<'_> {
+    type Output = CreatedApiKey;
+    const NOUN: &'static str = "API key";
+    const POLICY: LostPolicy = LostPolicy::Delete;
+
+    fn name(&self) -> &str {
+        self.body.name
+    }
+
+    fn place(&self) -> String {
+        format!("env0 organization {}", self.org_id)
+    }
+
+    fn id_of(output: &CreatedApiKey) -> &str {
+        &output.key.id
+    }
+
+    async fn post(&self) -> Result<CreatedApiKey, SendError> {
+        let req = Request::post("/api-keys")
+            .json(&self.body)?
+            .retry(RetryPolicy::Create)
+            .sensitive_response()
+            .describe(format!("organization {}", self.org_id));
+        let result = self.client.send(req, POST_KEYS).await;
+        self.client.keys.invalidate(self.org_id);
+        let resp = result?;
+        let wire: KeyWire = resp.json().map_err(SendError::ambiguous)?;
+        let bad = |message: &str| {
+            SendError::ambiguous(BackendError::BadResponse {
+                vendor: VENDOR,
+                status: resp.status().as_u16(),
+                message: message.to_string(),
+            })
+        };
+        let Some(secret) = wire
+            .api_key_secret
+            .clone()
+            .filter(|s| !s.expose().is_empty())
+        else {
+            return Err(bad("the created key came back without its apiKeySecret"));
+        };
+        self.client.http.remember_secret(&secret);
+        if let Some(key_id) = &wire.api_key_id {
+            self.client
+                .http
+                .redactor()
+                .add_basic(key_id, secret.expose());
+        }
+        if wire.id.trim().is_empty() {
+            return Err(bad("the created key came back without an id"));
+        }
+        Ok(CreatedApiKey {
+            key: wire.into_api_key(self.org_id),
+            secret,
+        })
+    }
+
+    async fn list(&self) -> Result<Listing, BackendError> {
+        let (keys, clock_offset) = self.client.fetch_keys(self.org_id).await?;
+        Ok(Listing {
+            objects: keys
+                .iter()
+                .map(|k| Seen::created_at(&k.id, &k.name, k.created_at.as_deref()))
+                .collect(),
+            clock_offset,
+        })
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), BackendError> {
+        self.client.delete_key(self.org_id, id).await
+    }
+}
+
+/// Creating one organization, for the reconcile driver. env0 cannot delete organizations.
+struct OrgCreate<'a> {
+    client: &'a Env0Client,
+    body: CreateOrgBody<'a>,
+}
+
+#[async_trait::async_trait]
+impl Create for OrgCreate<'_> {
+    type Output = CreatedOrg;
+    const NOUN: &'static str = "organization";
+    const POLICY: LostPolicy = LostPolicy::Adopt;
+
+    fn name(&self) -> &str {
+        self.body.name
+    }
+
+    fn place(&self) -> String {
+        "env0 (organizations cannot be deleted through the API)".to_string()
+    }
+
+    fn id_of(output: &CreatedOrg) -> &str {
+        &output.org.id
+    }
+
+    async fn post(&self) -> Result<CreatedOrg, SendError> {
         let req = Request::post("/organizations")
-            .json(body)?
+            .json(&self.body)?
             .retry(RetryPolicy::Create)
             .describe("the env0 organizations endpoint");
-        let resp = self.send(req, POST_ORGS).await.map_err(|e| SendError {
+        let result = self.client.send(req, POST_ORGS).await;
+        self.client.orgs.invalidate(ORGS_SCOPE);
+        let resp = result.map_err(|e| SendError {
             ambiguous: e.ambiguous,
             error: endpoint_missing(e.error, "/organizations"),
         })?;
-        let wire: OrgWire = resp.json().map_err(|error| SendError {
-            error,
-            ambiguous: true,
-        })?;
+        let wire: OrgWire = resp.json().map_err(SendError::ambiguous)?;
         if wire.id.trim().is_empty() {
-            return Err(SendError {
-                error: BackendError::BadResponse {
-                    vendor: VENDOR,
-                    status: resp.status().as_u16(),
-                    message: "the created organization came back without an id".into(),
-                },
-                ambiguous: true,
-            });
+            return Err(SendError::ambiguous(BackendError::BadResponse {
+                vendor: VENDOR,
+                status: resp.status().as_u16(),
+                message: "the created organization came back without an id".into(),
+            }));
         }
-        self.own_orgs.insert(&wire.id);
-        Ok(wire.into_org())
+        Ok(CreatedOrg {
+            org: wire.into_org(),
+            ..CreatedOrg::default()
+        })
     }
 
-    /// Organizations named `name` that a lost create in `window` may have made.
-    async fn lost_orgs(&self, name: &str, window: CreateWindow) -> Result<Vec<Org>, BackendError> {
-        let mut candidates = Vec::new();
-        for delay in look_delays(self.backoff.initial) {
-            tokio::time::sleep(delay).await;
-            let (orgs, offset) = self.fetch_orgs().await?;
-            candidates = orgs
-                .into_iter()
-                .filter(|o| o.name == name && !self.own_orgs.contains(&o.id))
-                .filter(|o| window.contains_time(o.created_at.as_deref(), offset))
-                .collect();
-            if !candidates.is_empty() {
-                break;
-            }
-        }
-        Ok(candidates)
+    async fn list(&self) -> Result<Listing, BackendError> {
+        let (orgs, clock_offset) = self.client.fetch_orgs().await?;
+        Ok(Listing {
+            objects: orgs
+                .iter()
+                .map(|o| Seen::created_at(&o.id, &o.name, o.created_at.as_deref()))
+                .collect(),
+            clock_offset,
+        })
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), BackendError> {
+        let _ = id;
+        Err(BackendError::not_supported(
+            BackendKind::Env0,
+            "deleting organizations",
+        ))
+    }
+
+    async fn adopt(&self, seen: &Seen) -> Result<CreatedOrg, BackendError> {
+        let (orgs, _) = self.client.fetch_orgs().await?;
+        let org =
+            orgs.into_iter()
+                .find(|o| o.id == seen.id)
+                .ok_or_else(|| BackendError::NotFound {
+                    what: format!("organization {}", seen.id),
+                })?;
+        Ok(CreatedOrg {
+            org,
+            ..CreatedOrg::default()
+        })
     }
 }
 
@@ -463,73 +507,14 @@ impl Backend for Env0Client {
                     .then_some(project_permissions),
             },
         };
-        let fence = self.fences.get(format!("key\n{org_id}\n{}", new.name));
-        let mut reconciled: Vec<String> = Vec::new();
-        let max_rounds = self.http.max_retries().max(1) + 1;
-        let mut round = 0;
-        loop {
-            round += 1;
-            let sent = OffsetDateTime::now_utc();
-            let result = {
-                let _create = fence.read().await;
-                self.post_key(org_id, &body).await
-            };
-            self.keys.invalidate(org_id);
-            let error = match result {
-                Ok(created) => {
-                    if !reconciled.is_empty() {
-                        tracing::info!(
-                            vendor = VENDOR,
-                            org_id,
-                            deleted = reconciled.len(),
-                            "API key created after cleaning up a lost create"
-                        );
-                    }
-                    return Ok(created);
-                }
-                Err(SendError {
-                    error,
-                    ambiguous: false,
-                }) => return Err(error),
-                Err(SendError { error, .. }) => error,
-            };
-            let window = CreateWindow {
-                sent,
-                failed: OffsetDateTime::now_utc(),
-            };
-            tracing::warn!(
-                vendor = VENDOR,
-                org_id,
-                round,
-                error = %error,
-                "creating an API key failed without a clear outcome; reconciling"
-            );
-            let _reconcile = fence.write().await;
-            match self.reconcile_key(org_id, &new.name, window).await {
-                Ok(deleted) => reconciled.extend(deleted),
-                Err(check) => {
-                    return Err(annotate(
-                        error,
-                        &format!(
-                            "; checking whether the key was created anyway also failed ({check}): \
-                             an API key named {:?} may exist in organization {org_id} without its secret",
-                            new.name
-                        ),
-                    ))
-                }
-            }
-            if round >= max_rounds {
-                let note = if reconciled.is_empty() {
-                    "; no key was left behind".to_string()
-                } else {
-                    format!(
-                        "; the {} key(s) it may have created were found and deleted",
-                        reconciled.len()
-                    )
-                };
-                return Err(annotate(error, &note));
-            }
-        }
+        let op = KeyCreate {
+            client: self,
+            org_id,
+            body,
+        };
+        self.reconciler
+            .create(&self.http, &format!("keys:{org_id}"), &op)
+            .await
     }
 
     async fn get_api_key(&self, org_id: &str, id: &str) -> Result<ApiKey, BackendError> {
@@ -591,91 +576,8 @@ impl Backend for Env0Client {
             description: new.description.as_deref(),
             photo_url: new.photo_url.as_deref(),
         };
-        let fence = self.fences.get(format!("org\n{}", new.name));
-        let max_rounds = self.http.max_retries().max(1) + 1;
-        let mut round = 0;
-        loop {
-            round += 1;
-            let sent = OffsetDateTime::now_utc();
-            let result = {
-                let _create = fence.read().await;
-                self.post_org(&body).await
-            };
-            self.orgs.invalidate(ORGS_SCOPE);
-            let error = match result {
-                Ok(org) => {
-                    return Ok(CreatedOrg {
-                        org,
-                        ..CreatedOrg::default()
-                    })
-                }
-                Err(SendError {
-                    error,
-                    ambiguous: false,
-                }) => return Err(error),
-                Err(SendError { error, .. }) => error,
-            };
-            let window = CreateWindow {
-                sent,
-                failed: OffsetDateTime::now_utc(),
-            };
-            tracing::warn!(
-                vendor = VENDOR,
-                round,
-                error = %error,
-                "creating an organization failed without a clear outcome; reconciling"
-            );
-            let _reconcile = fence.write().await;
-            let found = match self.lost_orgs(&new.name, window).await {
-                Ok(found) => found,
-                Err(check) => {
-                    return Err(annotate(
-                        error,
-                        &format!(
-                            "; checking whether the organization was created anyway also failed \
-                             ({check}): an organization named {:?} may exist; env0 cannot delete \
-                             organizations, so check before trying again",
-                            new.name
-                        ),
-                    ))
-                }
-            };
-            match found.as_slice() {
-                [org] => {
-                    tracing::info!(
-                        vendor = VENDOR,
-                        org_id = %org.id,
-                        "the lost organization create took effect; using the organization it made"
-                    );
-                    self.own_orgs.insert(&org.id);
-                    return Ok(CreatedOrg {
-                        org: org.clone(),
-                        ..CreatedOrg::default()
-                    });
-                }
-                [] => {}
-                several => {
-                    let ids: Vec<&str> = several.iter().map(|o| o.id.as_str()).collect();
-                    return Err(annotate(
-                        error,
-                        &format!(
-                            "; the lost creates made {} organizations named {:?} ({}), and env0 \
-                             cannot delete organizations: import the one to keep and remove the \
-                             others in the env0 UI",
-                            several.len(),
-                            new.name,
-                            ids.join(", ")
-                        ),
-                    ));
-                }
-            }
-            if round >= max_rounds {
-                return Err(annotate(
-                    error,
-                    "; no organization made by these attempts was found",
-                ));
-            }
-        }
+        let op = OrgCreate { client: self, body };
+        self.reconciler.create(&self.http, "orgs", &op).await
     }
 
     async fn get_org(&self, id: &str) -> Result<Org, BackendError> {

@@ -89,6 +89,15 @@ pub enum BackendError {
         /// What happened, without URL query strings or credentials.
         message: String,
     },
+    /// Terraform asked the provider to stop (Ctrl-C) before the request was sent, while it
+    /// waited, or while a read was in flight.
+    #[error("{vendor}: {message}, because Terraform asked the provider to stop")]
+    Interrupted {
+        /// The vendor.
+        vendor: &'static str,
+        /// What did not happen, e.g. `POST /v1/api_key was not sent`.
+        message: String,
+    },
     /// The backend cannot do this at all.
     #[error("{vendor} does not support {operation}")]
     NotSupported {

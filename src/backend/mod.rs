@@ -12,6 +12,7 @@ pub mod env0;
 mod error;
 pub mod http;
 pub mod list_cache;
+mod reconcile;
 mod secret;
 mod support;
 #[cfg(test)]

@@ -1,16 +1,8 @@
 //! Small pieces the vendor clients share: client-side checks of values that go into URL
-//! paths, notes appended to errors, and the bookkeeping of creates whose outcome was lost
-//! (the time window in which they may have taken effect, the ids a client created itself,
-//! and the fences that keep a reconciliation from mistaking a sibling's create for a lost one).
+//! paths, notes appended to errors, and the bounds every paginated listing keeps.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::HashSet;
 
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
-
-use super::http::Response;
 use super::BackendError;
 
 /// A [`BackendError::Invalid`] raised before any request (status 0).
@@ -81,138 +73,168 @@ pub(crate) fn check_not_blank(
     }
 }
 
-/// Appends `note` to the message of `error` (the kinds an ambiguous create ends with, plus
-/// the ones a reconciliation can add).
+/// Appends `note` to the message of `error` (what an ambiguous create ends with, and what a
+/// reconciliation found out).
 pub(crate) fn annotate(error: BackendError, note: &str) -> BackendError {
+    use BackendError as E;
     match error {
-        BackendError::Transport { vendor, message } => BackendError::Transport {
+        E::Transport { vendor, message } => E::Transport {
             vendor,
             message: message + note,
         },
-        BackendError::Http {
+        E::Http {
             vendor,
             status,
             code,
             message,
-        } => BackendError::Http {
+        } => E::Http {
             vendor,
             status,
             code,
             message: message + note,
         },
-        BackendError::BadResponse {
+        E::BadResponse {
             vendor,
             status,
             message,
-        } => BackendError::BadResponse {
+        } => E::BadResponse {
             vendor,
             status,
             message: message + note,
         },
-        BackendError::RateLimited {
+        E::RateLimited {
             vendor,
             attempts,
             message,
-        } => BackendError::RateLimited {
+        } => E::RateLimited {
             vendor,
             attempts,
             message: message + note,
         },
-        other => other,
+        E::Interrupted { vendor, message } => E::Interrupted {
+            vendor,
+            message: message + note,
+        },
+        E::Unauthenticated {
+            vendor,
+            status,
+            message,
+        } => E::Unauthenticated {
+            vendor,
+            status,
+            message: message + note,
+        },
+        E::PermissionDenied {
+            vendor,
+            status,
+            message,
+        } => E::PermissionDenied {
+            vendor,
+            status,
+            message: message + note,
+        },
+        E::Invalid {
+            vendor,
+            status,
+            code,
+            message,
+            field,
+        } => E::Invalid {
+            vendor,
+            status,
+            code,
+            message: message + note,
+            field,
+        },
+        E::Config { vendor, message } => E::Config {
+            vendor,
+            message: message + note,
+        },
+        E::NotFound { what } => E::NotFound { what: what + note },
+        E::NotSupported { vendor, operation } => E::NotSupported {
+            vendor,
+            operation: operation + note,
+        },
     }
 }
 
-/// Parses an RFC 3339 timestamp.
-pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text.trim(), &Rfc3339).ok()
+/// The most items one listing may hold; a longer one is an error naming the endpoint.
+pub(crate) const MAX_LISTING_ITEMS: usize = 100_000;
+
+/// The pages of one listing as they are read: duplicates dropped, and an error when the
+/// listing passes [`MAX_LISTING_ITEMS`] or a full page brings nothing new (pagination that
+/// does not advance), so that a misbehaving vendor can never make a listing endless.
+pub(crate) struct Pages<T> {
+    vendor: &'static str,
+    endpoint: String,
+    seen: HashSet<String>,
+    items: Vec<T>,
+    pages: usize,
 }
 
-/// The server's clock minus ours, in seconds, from a response's `Date` header.
-pub(crate) fn clock_offset(resp: &Response) -> Option<i64> {
-    resp.server_date()
-        .map(|server| (server - OffsetDateTime::now_utc()).whole_seconds())
-}
-
-/// When a create whose outcome was lost was in flight, by the local clock.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CreateWindow {
-    /// Just before the request was sent.
-    pub sent: OffsetDateTime,
-    /// When it failed.
-    pub failed: OffsetDateTime,
-}
-
-impl CreateWindow {
-    /// Slack either side when the server's clock is known (its `Date` header has whole
-    /// seconds and the creation time may be rounded).
-    const CALIBRATED_MARGIN: i64 = 3;
-    /// Slack either side when it is not.
-    const UNCALIBRATED_MARGIN: i64 = 300;
-
-    /// Whether an object the server says was created at `created` (Unix seconds, server
-    /// clock) may come from this create, given the server clock offset when known.
-    pub fn contains(&self, created: i64, offset: Option<i64>) -> bool {
-        let (offset, margin) = match offset {
-            Some(o) => (o, Self::CALIBRATED_MARGIN),
-            None => (0, Self::UNCALIBRATED_MARGIN),
-        };
-        let from = self.sent.unix_timestamp() + offset - margin;
-        let to = self.failed.unix_timestamp() + offset + margin;
-        (from..=to).contains(&created)
+impl<T> Pages<T> {
+    /// An empty listing of `endpoint` (e.g. `GET /api/atlas/v2/orgs/…/apiKeys`).
+    pub fn new(vendor: &'static str, endpoint: impl Into<String>) -> Self {
+        Pages {
+            vendor,
+            endpoint: endpoint.into(),
+            seen: HashSet::new(),
+            items: Vec::new(),
+            pages: 0,
+        }
     }
 
-    /// [`Self::contains`] for an RFC 3339 creation time; `false` when there is none.
-    pub fn contains_time(&self, created: Option<&str>, offset: Option<i64>) -> bool {
-        created
-            .and_then(parse_time)
-            .is_some_and(|t| self.contains(t.unix_timestamp(), offset))
+    /// Adds one page of `page_size` requested items. `Ok(true)` when the next page should be
+    /// read (this one was full and brought new items).
+    pub fn add(
+        &mut self,
+        page: Vec<T>,
+        page_size: usize,
+        id: impl Fn(&T) -> &str,
+    ) -> Result<bool, BackendError> {
+        self.pages += 1;
+        let count = page.len();
+        let mut new = 0;
+        for item in page {
+            if self.seen.insert(id(&item).to_ascii_lowercase()) {
+                new += 1;
+                self.items.push(item);
+            }
+        }
+        if self.items.len() > MAX_LISTING_ITEMS {
+            return Err(BackendError::BadResponse {
+                vendor: self.vendor,
+                status: 200,
+                message: format!(
+                    "the listing {} passed {MAX_LISTING_ITEMS} items after {} pages; keysmith stopped reading it",
+                    self.endpoint, self.pages
+                ),
+            });
+        }
+        if count < page_size || count == 0 {
+            return Ok(false);
+        }
+        if new == 0 {
+            return Err(BackendError::BadResponse {
+                vendor: self.vendor,
+                status: 200,
+                message: format!(
+                    "page {} of the listing {} repeats earlier items; its pagination does not advance",
+                    self.pages, self.endpoint
+                ),
+            });
+        }
+        Ok(true)
     }
-}
 
-/// How long to wait before each look at a listing while reconciling (eventually consistent
-/// listings may show a new object late): at once, then after 2 and 4 × `initial` backoff.
-pub(crate) fn look_delays(initial: Duration) -> [Duration; 3] {
-    [Duration::ZERO, initial * 2, initial * 4]
-}
-
-/// Ids of objects a client created itself (never reconciliation candidates).
-#[derive(Debug, Default)]
-pub(crate) struct OwnIds(Mutex<HashSet<String>>);
-
-impl OwnIds {
-    /// Remembers `id`.
-    pub fn insert(&self, id: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_ascii_lowercase());
+    /// The last item added, if any (the cursor of cursor-paginated listings).
+    pub fn last(&self) -> Option<&T> {
+        self.items.last()
     }
 
-    /// Whether `id` was remembered.
-    pub fn contains(&self, id: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&id.to_ascii_lowercase())
-    }
-}
-
-/// A fence between creates of one name (held shared) and the reconciliation of a lost one
-/// (held exclusively), so that a sibling's create is never in flight while candidates are
-/// picked.
-pub(crate) type Fence = Arc<tokio::sync::RwLock<()>>;
-
-/// Fences by key (scope and name).
-#[derive(Debug, Default)]
-pub(crate) struct Fences(Mutex<HashMap<String, Fence>>);
-
-impl Fences {
-    /// The fence of `key`.
-    pub fn get(&self, key: String) -> Fence {
-        let mut fences = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        // Drop fences nobody holds any more, so the map stays small.
-        fences.retain(|_, f| Arc::strong_count(f) > 1);
-        Arc::clone(fences.entry(key).or_default())
+    /// Every item, in listing order.
+    pub fn into_items(self) -> Vec<T> {
+        self.items
     }
 }
 
@@ -221,7 +243,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn segments_and_windows() {
+    fn segments_are_checked() {
         assert!(check_segment("x", "id", "5f1a-B_c.d~").is_ok());
         for bad in ["", "a/b", "a?b", "..", "a b", "a%2F", "é"] {
             let err = check_segment("x", "id", bad).unwrap_err();
@@ -230,18 +252,32 @@ mod tests {
                 "{bad}"
             );
         }
-        let now = OffsetDateTime::now_utc();
-        let w = CreateWindow {
-            sent: now,
-            failed: now + Duration::from_secs(2),
+    }
+
+    #[test]
+    fn listings_are_bounded() {
+        let ids = |from: usize, n: usize| (from..from + n).map(|i| i.to_string()).collect();
+        let mut pages: Pages<String> = Pages::new("x", "GET /things");
+        assert!(pages.add(ids(0, 10), 10, |s| s).unwrap());
+        assert!(!pages.add(ids(10, 3), 10, |s| s).unwrap());
+        assert_eq!(pages.into_items().len(), 13);
+        // A full page of nothing new: pagination does not advance.
+        let mut pages: Pages<String> = Pages::new("x", "GET /things");
+        assert!(pages.add(ids(0, 10), 10, |s| s).unwrap());
+        let err = pages.add(ids(0, 10), 10, |s| s).unwrap_err();
+        assert!(err.to_string().contains("GET /things"), "{err}");
+        // Pages that keep bringing new items stop at the bound.
+        let mut pages: Pages<String> = Pages::new("x", "GET /endless");
+        let mut from = 0;
+        let err = loop {
+            match pages.add(ids(from, 1000), 1000, |s| s) {
+                Ok(more) => assert!(more),
+                Err(e) => break e,
+            }
+            from += 1000;
         };
-        let t = now.unix_timestamp();
-        assert!(w.contains(t + 1, Some(0)));
-        assert!(w.contains(t + 100, Some(100)));
-        assert!(!w.contains(t + 10, Some(0)));
-        assert!(w.contains(t + 10, None));
-        assert!(w.contains_time(Some(&now.format(&Rfc3339).unwrap()), Some(0)));
-        assert!(!w.contains_time(None, Some(0)));
-        assert!(!w.contains_time(Some("yesterday"), None));
+        assert!(from <= MAX_LISTING_ITEMS, "stopped after {from}");
+        assert!(err.to_string().contains("GET /endless"), "{err}");
+        assert!(err.to_string().contains("100000"), "{err}");
     }
 }

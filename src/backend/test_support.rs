@@ -284,5 +284,6 @@ pub(crate) fn settings(timeout: Duration) -> super::http::HttpSettings {
         max_retries: 3,
         request_timeout: timeout,
         user_agent: "keysmith-test".into(),
+        interrupt: Default::default(),
     }
 }

@@ -75,6 +75,7 @@ impl TraceloopClient {
         }
         let http = HttpClient::new(VENDOR, &cfg.base_url, &cfg.http)?
             .with_error_parser(parse_traceloop_error);
+        http.redactor().add(cfg.api_key.expose());
         Ok(TraceloopClient {
             http,
             auth: BearerAuth::new(VENDOR, &cfg.api_key)?,
@@ -164,6 +165,7 @@ impl Backend for TraceloopClient {
         for env in wire.environments {
             match env.api_key {
                 Some(key) if !key.expose().is_empty() && !env.slug.is_empty() => {
+                    self.http.remember_secret(&key);
                     environment_keys.insert(env.slug, key);
                 }
                 _ => tracing::warn!(

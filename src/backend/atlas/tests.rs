@@ -12,7 +12,8 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::backend::http::{error_from_response, excerpt, ErrorContext};
+use crate::backend::http::{error_from_response, excerpt, ErrorContext, Redactor};
+use digest_auth::{AuthContext, HttpMethod};
 
 const ORG: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
 const OTHER_ORG: &str = "6a6a6a6a6a6a6a6a6a6a6a6a";
@@ -195,6 +196,7 @@ impl Mock {
                 max_retries: 3,
                 request_timeout: timeout,
                 user_agent: "keysmith-test".into(),
+                interrupt: Default::default(),
             },
         })
         .unwrap()
@@ -639,7 +641,8 @@ async fn digest_challenge_once_then_one_round_trip_per_call() {
     let mock = Mock::start(MockAuth::Digest).await;
     let client = mock.digest_client();
 
-    // First call: 401 challenge, then the replayed POST with the same body.
+    // First call: the baseline listing (401 challenge, then replayed), then the POST in one
+    // round trip.
     let created = client
         .create_api_key(&new_key("ci", &["ORG_MEMBER"]))
         .await
@@ -649,13 +652,14 @@ async fn digest_challenge_once_then_one_round_trip_per_call() {
         format!("secret-{}", created.key.id)
     );
     let seen = mock.seen();
-    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen.len(), 3, "{seen:?}");
     assert_eq!(
         (seen[0].status, seen[0].authorization.is_none()),
         (401, true)
     );
-    assert_eq!(seen[1].method, Method::POST);
-    assert_eq!(seen[1].status, 200);
+    assert_eq!((seen[1].method.clone(), seen[1].status), (Method::GET, 200));
+    assert_eq!(seen[2].method, Method::POST);
+    assert_eq!(seen[2].status, 200);
 
     // Steady state: one request per call, same nonce, nc counting up.
     for _ in 0..3 {
@@ -674,7 +678,7 @@ async fn digest_challenge_once_then_one_round_trip_per_call() {
         .unwrap();
     client.delete_api_key(ORG, &created.key.id).await.unwrap();
     let seen = mock.seen();
-    assert_eq!(seen.len(), 2 + 5, "{seen:?}");
+    assert_eq!(seen.len(), 3 + 5, "{seen:?}");
     assert!(seen.iter().skip(1).all(|s| s.status < 300));
     let ncs: Vec<(String, u32)> = seen[1..]
         .iter()
@@ -683,7 +687,7 @@ async fn digest_challenge_once_then_one_round_trip_per_call() {
     assert!(ncs.iter().all(|(n, _)| *n == ncs[0].0));
     assert_eq!(
         ncs.iter().map(|(_, nc)| *nc).collect::<Vec<_>>(),
-        vec![1, 2, 3, 4, 5, 6]
+        vec![1, 2, 3, 4, 5, 6, 7]
     );
 }
 
@@ -890,7 +894,11 @@ async fn post_is_retried_on_429_but_not_on_500_which_is_reconciled() {
         .await
         .unwrap();
     assert_eq!(mock.count(Method::POST, "/apiKeys"), 2);
-    assert_eq!(mock.count(Method::GET, "/apiKeys"), 0);
+    assert_eq!(
+        mock.count(Method::GET, "/apiKeys"),
+        1,
+        "the baseline listing, once per organization"
+    );
     assert_eq!(mock.keys_named("rl").len(), 1);
 
     // A sibling with the same description, created earlier by this client, must survive.
@@ -953,8 +961,8 @@ async fn create_lost_every_time_fails_and_leaves_nothing() {
     assert!(mock.keys_named("doomed").is_empty());
     assert_eq!(
         mock.count(Method::POST, "/apiKeys"),
-        5,
-        "challenge + four creates"
+        4,
+        "four creates (the Digest challenge went to the baseline listing)"
     );
     assert_eq!(mock.count(Method::DELETE, "/apiKeys/"), 4);
 }
@@ -1067,8 +1075,8 @@ async fn atlas_api_error_becomes_invalid_with_code_and_field() {
     );
     assert_eq!(
         mock.count(Method::POST, "/apiKeys"),
-        2,
-        "a 400 is not retried"
+        1,
+        "a 400 is not retried (the Digest challenge went to the baseline listing)"
     );
 }
 
@@ -1133,6 +1141,7 @@ async fn transport_errors_carry_no_url_and_get_retried() {
             max_retries: 2,
             request_timeout: Duration::from_secs(2),
             user_agent: "t".into(),
+            interrupt: Default::default(),
         },
     })
     .unwrap()
@@ -1385,6 +1394,7 @@ fn error_mapping_by_status_and_body() {
         what: "api key x",
         parser: Some(parse_atlas_error),
         attempts: 2,
+        redactor: &Redactor::default(),
     };
     let json_ct = {
         let mut h = HeaderMap::new();
@@ -1445,15 +1455,29 @@ fn error_mapping_by_status_and_body() {
 #[test]
 fn excerpts_are_short_and_clean() {
     assert_eq!(
-        excerpt(b"<html><head><title> Oops \n</title></head></html>", 50),
+        excerpt(
+            b"<html><head><title> Oops \n</title></head></html>",
+            50,
+            &Redactor::default()
+        ),
         "Oops"
     );
-    assert_eq!(excerpt(b"<div>a<script>x()</script> b</div>", 50), "a b");
+    assert_eq!(
+        excerpt(
+            b"<div>a<script>x()</script> b</div>",
+            50,
+            &Redactor::default()
+        ),
+        "a b"
+    );
     let long = "é".repeat(500);
-    let e = excerpt(long.as_bytes(), 10);
+    let e = excerpt(long.as_bytes(), 10, &Redactor::default());
     assert_eq!(e.chars().count(), 11);
     assert!(e.ends_with('…'));
-    assert_eq!(excerpt(b"\xff\xfeok", 10), "\u{fffd}\u{fffd}ok");
+    assert_eq!(
+        excerpt(b"\xff\xfeok", 10, &Redactor::default()),
+        "\u{fffd}\u{fffd}ok"
+    );
 }
 
 #[test]
@@ -1489,10 +1513,10 @@ fn backoff_grows_with_jitter_and_honours_retry_after() {
 #[test]
 fn object_id_times_and_http_dates() {
     assert_eq!(
-        object_id_seconds("5d09d6a59ccf6445652a444a"),
+        object_id_time("5d09d6a59ccf6445652a444a").map(|t| t.unix_timestamp()),
         Some(0x5d09d6a5)
     );
-    assert_eq!(object_id_seconds("xyz"), None);
+    assert_eq!(object_id_time("xyz"), None);
     let d = crate::backend::http::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
     assert_eq!(d.unix_timestamp(), 784111777);
 }
@@ -1907,8 +1931,8 @@ async fn a_lost_organization_create_adopts_what_it_made() {
     assert_eq!(mock.orgs_named("lost"), vec![created.org.id.clone()]);
     assert_eq!(
         mock.count(Method::POST, ORGS_PATH),
-        2,
-        "the Digest challenge, then one create"
+        1,
+        "one create (the Digest challenge went to the baseline listing)"
     );
 
     mock.reset_seen();
@@ -1970,17 +1994,30 @@ async fn a_lost_organization_create_adopts_what_it_made() {
 }
 
 #[tokio::test]
-async fn a_lost_create_that_made_two_organizations_keeps_one() {
+async fn two_organizations_for_one_lost_create_are_named_not_touched() {
     let mock = Mock::start(MockAuth::OAuth).await;
     let client = mock.oauth_client();
-    // Two organizations of the name appear within the failed request (a retried write on
-    // the vendor side): the oldest is kept, the other deleted.
-    mock.fault(Method::POST, ORGS_PATH, FaultKind::CommitThen(500), 1);
+    // The baseline of the caller's organizations is taken by the first create.
+    client.create_org(&new_org("first", None)).await.unwrap();
+    // Someone else creates "twins" while this create's answer is lost: two organizations
+    // of the name appear within the failed request, and nothing proves which one is ours.
     let twin = mock.add_org("twins");
-    let created = client.create_org(&new_org("twins", None)).await.unwrap();
-    assert_eq!(created.org.id, twin, "the oldest is kept");
-    assert_eq!(mock.orgs_named("twins"), vec![twin]);
-    assert_eq!(mock.count(Method::DELETE, ORGS_PATH), 1);
+    mock.fault(Method::POST, ORGS_PATH, FaultKind::CommitThen(500), 1);
+    let err = client
+        .create_org(&new_org("twins", None))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    let named = mock.orgs_named("twins");
+    assert_eq!(named.len(), 2, "nothing deleted");
+    for id in &named {
+        assert!(text.contains(id.as_str()), "{id} named in: {text}");
+    }
+    assert!(
+        text.contains(&twin) && text.contains("deleted nothing"),
+        "{text}"
+    );
+    assert_eq!(mock.count(Method::DELETE, ORGS_PATH), 0);
 }
 
 #[tokio::test]

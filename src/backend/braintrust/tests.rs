@@ -531,7 +531,9 @@ async fn lost_creates_are_reconciled_by_name_and_time() {
     let lookup = mock
         .seen()
         .into_iter()
-        .find(|s| s.method == Method::GET && s.path == "/v1/api_key")
+        .find(|s| {
+            s.method == Method::GET && s.path == "/v1/api_key" && s.query.contains("api_key_name=")
+        })
         .unwrap();
     assert!(lookup.query.contains("api_key_name=lost") && lookup.query.contains("org_name=acme"));
 
@@ -690,4 +692,68 @@ fn configuration_and_error_bodies() {
         Some("d: more".into())
     );
     assert_eq!(m(json!({"detail": "x"})), None);
+}
+
+#[tokio::test]
+async fn a_same_named_key_made_just_before_a_lost_create_survives() {
+    let mock = mock().await;
+    let c = client_with(&mock, Duration::from_millis(400));
+    // A person makes "console-key" seconds before the apply: same name, same second.
+    let person = mock.with(|b| b.add_key(ORG_ID, "console-key"));
+    mock.fault(
+        Method::POST,
+        "/v1/api_key",
+        FaultKind::CommitThen(500, "Internal error".into()),
+        1,
+    );
+    let created = c
+        .create_api_key(&new_key("console-key", Some(ORG_NAME)))
+        .await
+        .unwrap();
+    let mut left = mock.with(|b| b.named("console-key"));
+    left.sort();
+    let mut expected = vec![person, created.key.id.clone()];
+    expected.sort();
+    assert_eq!(
+        left, expected,
+        "the person's key survives; the lost one is deleted"
+    );
+    assert_eq!(mock.count(Method::DELETE, "/v1/api_key/"), 1);
+}
+
+#[tokio::test]
+async fn two_runs_with_lost_creates_never_delete_each_others_keys() {
+    let mock = mock().await;
+    let a = client_with(&mock, Duration::from_millis(400));
+    let b = client_with(&mock, Duration::from_millis(400));
+    // Both runs take their baselines before either creates.
+    a.list_api_keys(ORG_ID).await.unwrap();
+    let warm = b.create_api_key(&new_key("warm", Some(ORG_NAME))).await;
+    assert!(warm.is_ok());
+    let first = a.create_api_key(&new_key("warm-a", Some(ORG_NAME))).await;
+    assert!(first.is_ok());
+    // Run B creates "shared" successfully and holds it; run A's create of the same name at
+    // the same time loses its answer.
+    let held = b
+        .create_api_key(&new_key("shared", Some(ORG_NAME)))
+        .await
+        .unwrap();
+    mock.fault(
+        Method::POST,
+        "/v1/api_key",
+        FaultKind::CommitThen(500, "Internal error".into()),
+        1,
+    );
+    let err = a
+        .create_api_key(&new_key("shared", Some(ORG_NAME)))
+        .await
+        .unwrap_err();
+    let left = mock.with(|m| m.named("shared"));
+    assert_eq!(left.len(), 2, "nothing deleted: {left:?}");
+    assert!(left.contains(&held.key.id), "B's key survives");
+    let text = err.to_string();
+    for id in &left {
+        assert!(text.contains(id.as_str()), "{id} is named: {text}");
+    }
+    assert_eq!(mock.count(Method::DELETE, "/v1/api_key/"), 0);
 }

@@ -293,6 +293,7 @@ impl Sandbox {
             max_retries: 5,
             request_timeout: Duration::from_secs(10),
             user_agent: "keysmith-conformance".into(),
+            interrupt: Default::default(),
         }
     }
 

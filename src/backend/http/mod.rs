@@ -2,42 +2,55 @@
 //!
 //! - [`HttpClient`]: one `reqwest` client per configured provider (rustls, connection reuse,
 //!   the provider's `request_timeout` and User-Agent), bound to one vendor and base URL.
-//! - [`HttpClient::send`]: sends a [`Request`] with retries. [`RetryPolicy::Idempotent`]
-//!   requests (GET, DELETE, absolute PATCH/PUT) are retried on 429, 502, 503, 504 and on
-//!   transport errors; [`RetryPolicy::Create`] requests (POST) only when the server provably
-//!   did not act (429, connection never established). Waits grow exponentially with jitter and
-//!   honour `Retry-After` (see [`Backoff`]). A create that failed in a way that leaves its effect
-//!   unknown (timeout, reset, 5xx) comes back as a [`SendError`] with `ambiguous` set, so the
-//!   caller can reconcile instead of re-posting.
+//! - [`HttpClient::send`]: sends a [`Request`] with retries. [`RetryPolicy`] decides which
+//!   failures may be sent again: idempotent requests (GET, DELETE, absolute PATCH/PUT) on 429,
+//!   502, 503, 504 and transport errors, creates (POST) only when the server provably did not
+//!   act (429, connection never established). Waits grow exponentially with jitter and honour
+//!   `Retry-After` ([`Backoff`]). A create that failed in a way that leaves its effect unknown
+//!   (timeout, reset, 5xx, an unreadable success) comes back as a [`SendError`] with `ambiguous`
+//!   set, so the caller can reconcile instead of re-posting.
+//! - [`Interrupt`]: the provider's stop signal (Ctrl-C): no new request starts, waits end, reads
+//!   in flight are abandoned, writes already sent are awaited.
+//! - Bounds: a response body over [`MAX_BODY`] is an error naming the endpoint, never read
+//!   whole into memory.
 //! - [`Authenticator`]: how a request gets its `Authorization` header, with a hook for 401
 //!   challenges (HTTP Digest, expired bearer tokens). [`NoAuth`], [`BearerAuth`] and
 //!   [`BasicAuth`] cover the simple schemes.
 //! - [`error_from_response`]: the one place where an HTTP status and body become a
 //!   [`BackendError`], with a vendor hook ([`ErrorParser`]) for the vendor's JSON error shape.
+//!   Vendor text is cleaned and every secret the client knows ([`Redactor`]) is redacted.
 //!
 //! Secrets never reach logs or error texts: logs (`tracing`, debug/trace) carry the vendor,
 //! method, path (never the query string), status, attempt and timing, never headers or bodies;
 //! transport errors are stripped of their URL; bodies of responses marked
-//! [`Request::sensitive_response`] are never quoted.
+//! [`Request::sensitive_response`] are never quoted; vendor text is redacted.
 
 mod auth;
+mod interrupt;
+mod redact;
 mod request;
 mod retry;
 mod vendor_error;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, AUTHORIZATION};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 pub use reqwest::{Method, StatusCode, Url};
 use time::OffsetDateTime;
 
 pub use auth::{sensitive_header, AuthRequest, Authenticator, BasicAuth, BearerAuth, NoAuth};
+pub use interrupt::Interrupt;
+pub use redact::{strip_escapes, Redactor, REDACTED, VENDOR_TEXT_MAX};
 pub use request::{Request, Response};
 pub use retry::{retry_after, Backoff, RetryPolicy};
 pub use vendor_error::{error_from_response, excerpt, ErrorContext, ErrorParser, VendorError};
 
-use super::BackendError;
+use super::{BackendError, Secret};
+
+/// The largest response body read, 16 MiB; a larger one is an error naming the endpoint.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// Settings from the provider block that apply to every backend.
 #[derive(Debug, Clone)]
@@ -48,6 +61,8 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// The User-Agent header.
     pub user_agent: String,
+    /// The provider's stop signal.
+    pub interrupt: Interrupt,
 }
 
 impl Default for HttpSettings {
@@ -57,6 +72,7 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(30),
             user_agent: concat!("terraform-provider-keysmith/", env!("CARGO_PKG_VERSION"))
                 .to_string(),
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -68,8 +84,19 @@ pub struct SendError {
     /// What went wrong.
     pub error: BackendError,
     /// `true` when a [`RetryPolicy::Create`] request failed after the server may have acted
-    /// on it (timeout, reset, 5xx): the caller should reconcile rather than re-post.
+    /// on it (timeout, reset, 5xx, an unreadable success): the caller should reconcile rather
+    /// than re-post.
     pub ambiguous: bool,
+}
+
+impl SendError {
+    /// An error after which the server may have acted on the create.
+    pub fn ambiguous(error: BackendError) -> Self {
+        SendError {
+            error,
+            ambiguous: true,
+        }
+    }
 }
 
 impl From<SendError> for BackendError {
@@ -99,7 +126,7 @@ impl std::error::Error for SendError {}
 const MAX_AUTH_ROUNDS: u32 = 3;
 
 /// An HTTP client bound to one vendor and base URL. Cloning is cheap and shares the
-/// connection pool.
+/// connection pool, the stop signal and the redactor.
 #[derive(Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
@@ -108,6 +135,8 @@ pub struct HttpClient {
     max_retries: u32,
     backoff: Backoff,
     error_parser: Option<ErrorParser>,
+    interrupt: Interrupt,
+    redactor: Arc<Redactor>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -175,6 +204,23 @@ pub fn parse_base_url(vendor: &'static str, base_url: &str) -> Result<Url, Backe
     Ok(url)
 }
 
+/// What one attempt came to.
+enum Outcome {
+    /// The server answered with a body of at most [`MAX_BODY`].
+    Answer {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    },
+    /// The server answered with a larger body, which was not read.
+    TooLarge { status: StatusCode },
+    /// The request failed in transport; `reached` when the server may have seen it.
+    Transport {
+        error: reqwest::Error,
+        reached: bool,
+    },
+}
+
 impl HttpClient {
     /// A client for `vendor` at `base_url` with its own `reqwest` client built from
     /// `settings` (see [`build_reqwest_client`] and [`parse_base_url`]).
@@ -185,12 +231,10 @@ impl HttpClient {
     ) -> Result<Self, BackendError> {
         let base = parse_base_url(vendor, base_url)?;
         let client = build_reqwest_client(vendor, settings)?;
-        Ok(Self::with_reqwest(
-            vendor,
-            base,
-            client,
-            settings.max_retries,
-        ))
+        Ok(
+            Self::with_reqwest(vendor, base, client, settings.max_retries)
+                .with_interrupt(settings.interrupt.clone()),
+        )
     }
 
     /// A client around an existing `reqwest` client (to share one pool).
@@ -207,6 +251,8 @@ impl HttpClient {
             max_retries,
             backoff: Backoff::default(),
             error_parser: None,
+            interrupt: Interrupt::default(),
+            redactor: Arc::default(),
         }
     }
 
@@ -219,6 +265,12 @@ impl HttpClient {
     /// Sets the backoff timing (tests shorten it).
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
+        self
+    }
+
+    /// Sets the stop signal.
+    pub fn with_interrupt(mut self, interrupt: Interrupt) -> Self {
+        self.interrupt = interrupt;
         self
     }
 
@@ -235,6 +287,44 @@ impl HttpClient {
     /// The retries allowed for safe requests.
     pub fn max_retries(&self) -> u32 {
         self.max_retries
+    }
+
+    /// The backoff timing.
+    pub fn backoff(&self) -> Backoff {
+        self.backoff
+    }
+
+    /// The stop signal.
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.interrupt
+    }
+
+    /// The secrets this client redacts from vendor text.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Remembers a secret the vendor issued, so that it is redacted from vendor text.
+    pub fn remember_secret(&self, secret: &Secret) {
+        self.redactor.add(secret.expose());
+    }
+
+    /// Sleeps for `wait` unless the provider is stopped first, which is then an
+    /// [`BackendError::Interrupted`] saying what was about to happen.
+    pub async fn pause(&self, wait: Duration, before: &str) -> Result<(), BackendError> {
+        if self.interrupt.sleep(wait).await {
+            Ok(())
+        } else {
+            Err(self.interrupted(&format!("stopped while waiting before {before}")))
+        }
+    }
+
+    /// The error of a request refused or abandoned because the provider was stopped.
+    pub fn interrupted(&self, message: &str) -> BackendError {
+        BackendError::Interrupted {
+            vendor: self.vendor,
+            message: message.to_string(),
+        }
     }
 
     /// The full URL of `req`.
@@ -257,8 +347,10 @@ impl HttpClient {
         url
     }
 
-    /// Sends `req` with retries and authentication, and reads the whole body. A non-2xx
-    /// final status becomes an error through [`error_from_response`].
+    /// Sends `req` with retries and authentication, and reads the whole body (at most
+    /// [`MAX_BODY`]). A non-2xx final status becomes an error through
+    /// [`error_from_response`]. Once the provider is stopped, no attempt starts and every
+    /// wait ends; a read in flight is abandoned, a write in flight is awaited.
     pub async fn send(
         &self,
         req: &Request,
@@ -270,26 +362,28 @@ impl HttpClient {
             None => url.path().to_string(),
         };
         let log_path = url.path().to_string();
+        let endpoint = format!("{} {log_path}", req.method);
         let auth_req = AuthRequest {
             method: &req.method,
             uri: &uri,
             body: req.body.as_deref(),
         };
+        let is_read = matches!(req.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut attempt: u32 = 0;
         let mut auth_round: u32 = 0;
         loop {
             attempt += 1;
-            let authorization = auth.authorize(self, &auth_req).await?;
-            let mut builder = self
-                .client
-                .request(req.method.clone(), url.clone())
-                .headers(req.headers.clone());
-            if let Some(value) = &authorization {
-                builder = builder.header(AUTHORIZATION, value.clone());
+            if self.interrupt.is_triggered() {
+                return Err(self.interrupted(&format!("{endpoint} was not sent")).into());
             }
-            if let Some(body) = &req.body {
-                builder = builder.body(body.clone());
-            }
+            let authorization = match self
+                .interrupt
+                .unless_triggered(auth.authorize(self, &auth_req))
+                .await
+            {
+                Some(result) => result?,
+                None => return Err(self.interrupted(&format!("{endpoint} was not sent")).into()),
+            };
             let started = Instant::now();
             tracing::debug!(
                 vendor = self.vendor,
@@ -298,104 +392,49 @@ impl HttpClient {
                 attempt,
                 "http request"
             );
-            let outcome = match builder.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let headers = resp.headers().clone();
-                    match resp.bytes().await {
-                        Ok(body) => Ok((status, headers, body.to_vec())),
-                        // The status line arrived, so the server acted: a body cut short is
-                        // never "provably not processed".
-                        Err(e) => Err((e, false)),
+            let attempt_future = self.attempt(req, &url, authorization.as_ref());
+            let outcome = if is_read {
+                match self.interrupt.unless_triggered(attempt_future).await {
+                    Some(outcome) => outcome,
+                    None => {
+                        return Err(self
+                            .interrupted(&format!("{endpoint} was abandoned"))
+                            .into())
                     }
                 }
-                Err(e) => {
-                    let connect = e.is_connect();
-                    Err((e, connect))
-                }
+            } else {
+                // A write already sent is awaited: its result must reach the caller.
+                attempt_future.await
             };
             let elapsed_ms = started.elapsed().as_millis() as u64;
-            match outcome {
-                Ok((status, headers, body)) => {
+            let (status, headers, body) = match outcome {
+                Outcome::Answer {
+                    status,
+                    headers,
+                    body,
+                } => (status, headers, body),
+                Outcome::TooLarge { status } => {
                     tracing::debug!(
                         vendor = self.vendor,
                         method = %req.method,
                         path = %log_path,
                         status = status.as_u16(),
-                        attempt,
-                        elapsed_ms,
-                        "http response"
-                    );
-                    if status == StatusCode::UNAUTHORIZED
-                        && auth_round < MAX_AUTH_ROUNDS
-                        && auth
-                            .on_unauthorized(
-                                &auth_req,
-                                authorization.as_ref(),
-                                &headers,
-                                auth_round,
-                            )
-                            .await
-                    {
-                        auth_round += 1;
-                        attempt -= 1;
-                        tracing::debug!(
-                            vendor = self.vendor,
-                            method = %req.method,
-                            path = %log_path,
-                            round = auth_round,
-                            "answering an authentication challenge"
-                        );
-                        continue;
-                    }
-                    if status.is_success() {
-                        return Ok(Response {
-                            status,
-                            headers,
-                            body,
-                            vendor: self.vendor,
-                            sensitive: req.sensitive_response,
-                            attempts: attempt,
-                        });
-                    }
-                    let code = status.as_u16();
-                    let retryable = match req.retry {
-                        RetryPolicy::Idempotent => matches!(code, 429 | 502 | 503 | 504),
-                        RetryPolicy::Create => code == 429,
-                        RetryPolicy::Never => false,
-                    };
-                    if retryable && attempt <= self.max_retries {
-                        let wait = self.backoff.delay(attempt, retry_after(&headers));
-                        tracing::debug!(
-                            vendor = self.vendor,
-                            method = %req.method,
-                            path = %log_path,
-                            status = code,
-                            attempt,
-                            wait_ms = wait.as_millis() as u64,
-                            "retrying"
-                        );
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    let error = error_from_response(
-                        self.vendor,
-                        status,
-                        &headers,
-                        &body,
-                        &ErrorContext {
-                            what: req.what.as_deref().unwrap_or(&log_path),
-                            parser: self.error_parser,
-                            attempts: attempt,
-                        },
+                        "response body too large"
                     );
                     return Err(SendError {
-                        error,
-                        ambiguous: req.retry == RetryPolicy::Create && code >= 500,
+                        error: BackendError::BadResponse {
+                            vendor: self.vendor,
+                            status: status.as_u16(),
+                            message: format!(
+                                "the answer to {endpoint} is larger than {} MiB; keysmith stopped reading it",
+                                MAX_BODY / (1024 * 1024)
+                            ),
+                        },
+                        ambiguous: req.retry.ambiguous_answer(status.as_u16()),
                     });
                 }
-                Err((e, not_sent)) => {
-                    let message = transport_message(&e);
+                Outcome::Transport { error, reached } => {
+                    let message = transport_message(&error);
                     tracing::debug!(
                         vendor = self.vendor,
                         method = %req.method,
@@ -405,14 +444,9 @@ impl HttpClient {
                         error = %message,
                         "http transport error"
                     );
-                    let retryable = match req.retry {
-                        RetryPolicy::Idempotent => true,
-                        RetryPolicy::Create => not_sent,
-                        RetryPolicy::Never => false,
-                    };
-                    if retryable && attempt <= self.max_retries {
+                    if req.retry.retries_transport(reached) && attempt <= self.max_retries {
                         let wait = self.backoff.delay(attempt, None);
-                        tokio::time::sleep(wait).await;
+                        self.pause(wait, &format!("retrying {endpoint}")).await?;
                         continue;
                     }
                     return Err(SendError {
@@ -420,10 +454,137 @@ impl HttpClient {
                             vendor: self.vendor,
                             message,
                         },
-                        ambiguous: req.retry == RetryPolicy::Create && !not_sent,
+                        ambiguous: req.retry.ambiguous_transport(reached),
                     });
                 }
+            };
+            tracing::debug!(
+                vendor = self.vendor,
+                method = %req.method,
+                path = %log_path,
+                status = status.as_u16(),
+                attempt,
+                elapsed_ms,
+                "http response"
+            );
+            if status == StatusCode::UNAUTHORIZED
+                && auth_round < MAX_AUTH_ROUNDS
+                && auth
+                    .on_unauthorized(&auth_req, authorization.as_ref(), &headers, auth_round)
+                    .await
+            {
+                auth_round += 1;
+                attempt -= 1;
+                tracing::debug!(
+                    vendor = self.vendor,
+                    method = %req.method,
+                    path = %log_path,
+                    round = auth_round,
+                    "answering an authentication challenge"
+                );
+                continue;
             }
+            if status.is_success() {
+                return Ok(Response {
+                    status,
+                    headers,
+                    body,
+                    vendor: self.vendor,
+                    sensitive: req.sensitive_response,
+                    attempts: attempt,
+                    redactor: Arc::clone(&self.redactor),
+                });
+            }
+            let code = status.as_u16();
+            if req.retry.retries_status(code) && attempt <= self.max_retries {
+                let wait = self.backoff.delay(attempt, retry_after(&headers));
+                tracing::debug!(
+                    vendor = self.vendor,
+                    method = %req.method,
+                    path = %log_path,
+                    status = code,
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "retrying"
+                );
+                self.pause(wait, &format!("retrying {endpoint}")).await?;
+                continue;
+            }
+            let error = error_from_response(
+                self.vendor,
+                status,
+                &headers,
+                &body,
+                &ErrorContext {
+                    what: req.what.as_deref().unwrap_or(&log_path),
+                    parser: self.error_parser,
+                    attempts: attempt,
+                    redactor: &self.redactor,
+                },
+            );
+            return Err(SendError {
+                error,
+                ambiguous: req.retry.ambiguous_answer(code),
+            });
+        }
+    }
+
+    /// Sends one attempt and reads its body, up to [`MAX_BODY`].
+    async fn attempt(
+        &self,
+        req: &Request,
+        url: &Url,
+        authorization: Option<&HeaderValue>,
+    ) -> Outcome {
+        let mut builder = self
+            .client
+            .request(req.method.clone(), url.clone())
+            .headers(req.headers.clone());
+        if let Some(value) = authorization {
+            builder = builder.header(AUTHORIZATION, value.clone());
+        }
+        if let Some(body) = &req.body {
+            builder = builder.body(body.clone());
+        }
+        let mut resp = match builder.send().await {
+            Ok(resp) => resp,
+            Err(error) => {
+                let reached = !error.is_connect();
+                return Outcome::Transport { error, reached };
+            }
+        };
+        let status = resp.status();
+        if resp
+            .content_length()
+            .is_some_and(|len| len > MAX_BODY as u64)
+        {
+            return Outcome::TooLarge { status };
+        }
+        let headers = std::mem::take(resp.headers_mut());
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_BODY {
+                        return Outcome::TooLarge { status };
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                // The status line arrived, so the server acted: a body cut short is never
+                // "provably not processed".
+                Err(error) => {
+                    return Outcome::Transport {
+                        error,
+                        reached: true,
+                    }
+                }
+            }
+        }
+        Outcome::Answer {
+            status,
+            headers,
+            body,
         }
     }
 }
@@ -489,3 +650,6 @@ fn error_chain(e: &reqwest::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,7 @@
 //! A request to send and a successful response read in full.
 
 use std::fmt;
+use std::sync::Arc;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -9,7 +10,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::vendor_error::{excerpt, looks_like_html};
-use super::{server_date, BackendError, RetryPolicy};
+use super::{server_date, BackendError, Redactor, RetryPolicy};
 
 /// One HTTP request, relative to the client's base URL. Cheap to replay: the body is kept
 /// as bytes so that retries and authentication challenges can send it again unchanged.
@@ -158,6 +159,7 @@ pub struct Response {
     pub(super) vendor: &'static str,
     pub(super) sensitive: bool,
     pub(super) attempts: u32,
+    pub(super) redactor: Arc<Redactor>,
 }
 
 impl fmt::Debug for Response {
@@ -187,6 +189,7 @@ impl Response {
             vendor,
             sensitive,
             attempts: 1,
+            redactor: Arc::default(),
         }
     }
 
@@ -228,12 +231,14 @@ impl Response {
             } else if looks_like_html(&self.body, &self.headers) {
                 format!(
                     "expected JSON, got an HTML page: «{}»",
-                    excerpt(&self.body, 160)
+                    excerpt(&self.body, 160, &self.redactor)
                 )
             } else {
+                // serde's message may quote the body too: it is vendor text.
                 format!(
-                    "undecodable JSON body ({e}): «{}»",
-                    excerpt(&self.body, 160)
+                    "undecodable JSON body ({}): «{}»",
+                    self.redactor.clean(&e.to_string(), 200),
+                    excerpt(&self.body, 160, &self.redactor)
                 )
             };
             BackendError::BadResponse {

@@ -74,6 +74,37 @@ impl RetryPolicy {
             RetryPolicy::Idempotent
         }
     }
+
+    /// Whether a request answered `status` may be sent again: idempotent requests on 429,
+    /// 502, 503 and 504; creates only on 429 (the server refused to act).
+    pub fn retries_status(self, status: u16) -> bool {
+        match self {
+            RetryPolicy::Idempotent => matches!(status, 429 | 502 | 503 | 504),
+            RetryPolicy::Create => status == 429,
+            RetryPolicy::Never => false,
+        }
+    }
+
+    /// Whether a request that failed in transport may be sent again; `reached` says whether
+    /// the server may have seen it (false only when no connection could be established).
+    pub fn retries_transport(self, reached: bool) -> bool {
+        match self {
+            RetryPolicy::Idempotent => true,
+            RetryPolicy::Create => !reached,
+            RetryPolicy::Never => false,
+        }
+    }
+
+    /// Whether a create answered `status` (with an error, or with a body that could not be
+    /// read) may nonetheless have taken effect: a success or a 5xx.
+    pub fn ambiguous_answer(self, status: u16) -> bool {
+        self == RetryPolicy::Create && (status >= 500 || (200..300).contains(&status))
+    }
+
+    /// Whether a create that failed in transport may nonetheless have taken effect.
+    pub fn ambiguous_transport(self, reached: bool) -> bool {
+        self == RetryPolicy::Create && reached
+    }
 }
 
 /// The `Retry-After` header as a whole number of seconds (the HTTP-date form is ignored:

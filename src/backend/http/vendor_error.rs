@@ -3,7 +3,7 @@
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::StatusCode;
 
-use super::BackendError;
+use super::{BackendError, Redactor, VENDOR_TEXT_MAX};
 
 /// An error as a vendor's JSON error body describes it, extracted by an [`ErrorParser`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +30,8 @@ pub struct ErrorContext<'a> {
     pub parser: Option<ErrorParser>,
     /// Attempts made, for [`BackendError::RateLimited`].
     pub attempts: u32,
+    /// The secrets to redact from the vendor's text.
+    pub redactor: &'a Redactor,
 }
 
 /// Maps a non-success status and its body to a [`BackendError`]: 404 → `NotFound`,
@@ -37,7 +39,9 @@ pub struct ErrorContext<'a> {
 /// 429 → `RateLimited`, anything else → `Http`. The message is the vendor's (via the hook,
 /// else common JSON fields, else a plain-text body). An HTML page or a malformed or truncated
 /// JSON body is a `BadResponse` with a short clean excerpt, whatever the status: a 404 from a
-/// web server that is not the API must not read as "already deleted".
+/// web server that is not the API must not read as "already deleted". Every text taken from
+/// the body is cleaned and redacted ([`Redactor::clean`]) and at most
+/// [`VENDOR_TEXT_MAX`] characters long.
 pub fn error_from_response(
     vendor: &'static str,
     status: StatusCode,
@@ -64,7 +68,7 @@ pub fn error_from_response(
     } else if looks_like_html(trimmed, headers) {
         return bad(format!(
             "expected a JSON error, got an HTML page: «{}»",
-            excerpt(trimmed, 160)
+            excerpt(trimmed, 160, ctx.redactor)
         ));
     } else if trimmed.starts_with(b"{") || trimmed.starts_with(b"[") || is_json(headers) {
         match serde_json::from_slice::<serde_json::Value>(trimmed) {
@@ -75,22 +79,21 @@ pub fn error_from_response(
             Err(_) => {
                 return bad(format!(
                     "malformed or truncated JSON error body: «{}»",
-                    excerpt(trimmed, 160)
+                    excerpt(trimmed, 160, ctx.redactor)
                 ))
             }
         }
     } else {
         VendorError {
             code: None,
-            message: excerpt(trimmed, 300),
+            message: excerpt(trimmed, 500, ctx.redactor),
             field: None,
         }
     };
-    let VendorError {
-        code: vendor_code,
-        message,
-        field,
-    } = parsed;
+    let clean = |text: &str, max: usize| ctx.redactor.clean(text, max);
+    let message = clean(&parsed.message, VENDOR_TEXT_MAX);
+    let vendor_code = parsed.code.as_deref().map(|c| clean(c, 100));
+    let field = parsed.field.as_deref().map(|f| clean(f, 100));
     match code {
         404 => BackendError::NotFound {
             what: ctx.what.to_string(),
@@ -155,12 +158,12 @@ fn generic_vendor_error(value: &serde_json::Value) -> VendorError {
     match message {
         Some(m) => VendorError {
             code,
-            message: clean_text(&m, 500),
+            message: m,
             field: None,
         },
         None => VendorError {
             code,
-            message: clean_text(&value.to_string(), 300),
+            message: value.to_string(),
             field: None,
         },
     }
@@ -192,24 +195,27 @@ pub(super) fn looks_like_html(body: &[u8], headers: &HeaderMap) -> bool {
 }
 
 /// A short, single-line, printable excerpt of a body for error messages: an HTML page gives
-/// its `<title>` (or its text without tags, scripts and styles), control characters are
-/// dropped, whitespace collapsed, and the result cut to `max_chars` with `…`.
-pub fn excerpt(body: &[u8], max_chars: usize) -> String {
-    let text = String::from_utf8_lossy(body);
-    if looks_like_html(body, &HeaderMap::new()) || text.trim_start().starts_with('<') {
+/// its `<title>` (or its text without tags, scripts and styles); escapes and control
+/// characters are dropped, whitespace collapsed, secrets redacted ([`Redactor::clean`]), and
+/// the result cut to `max_chars` with `…`.
+pub fn excerpt(body: &[u8], max_chars: usize, redactor: &Redactor) -> String {
+    // Only the start of a huge body can end up in the excerpt.
+    let head = &body[..body.len().min(256 * 1024)];
+    let text = String::from_utf8_lossy(head);
+    if looks_like_html(head, &HeaderMap::new()) || text.trim_start().starts_with('<') {
         let lower = text.to_ascii_lowercase();
         if let (Some(start), Some(end)) = (lower.find("<title"), lower.find("</title>")) {
             if let Some(gt) = lower[start..].find('>') {
                 let inner = &text[start + gt + 1..end.max(start + gt + 1)];
-                let title = clean_text(inner, max_chars);
+                let title = redactor.clean(inner, max_chars);
                 if !title.is_empty() {
                     return title;
                 }
             }
         }
-        return clean_text(&strip_tags(&text), max_chars);
+        return redactor.clean(&strip_tags(&text), max_chars);
     }
-    clean_text(&text, max_chars)
+    redactor.clean(&text, max_chars)
 }
 
 fn strip_tags(html: &str) -> String {
@@ -242,33 +248,4 @@ fn strip_tags(html: &str) -> String {
         i += ch_len;
     }
     out
-}
-
-fn clean_text(text: &str, max_chars: usize) -> String {
-    let mut out = String::new();
-    let mut count = 0;
-    let mut last_space = true;
-    for ch in text.chars() {
-        let ch = if ch.is_whitespace() { ' ' } else { ch };
-        if ch.is_control() {
-            continue;
-        }
-        if ch == ' ' {
-            if last_space {
-                continue;
-            }
-            last_space = true;
-        } else {
-            last_space = false;
-        }
-        if count == max_chars {
-            let trimmed = out.trim_end().len();
-            out.truncate(trimmed);
-            out.push('…');
-            return out;
-        }
-        out.push(ch);
-        count += 1;
-    }
-    out.trim_end().to_string()
 }

@@ -1,0 +1,254 @@
+//! Tests of the HTTP layer's bounds, redaction and interrupts against small local servers
+//! that misbehave on purpose.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::response::Response as AxumResponse;
+use axum::routing::any;
+
+use super::*;
+
+/// Serves `app` on a free port; the base URL.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+fn client(url: &str, interrupt: Interrupt) -> HttpClient {
+    let settings = HttpSettings {
+        max_retries: 3,
+        request_timeout: Duration::from_secs(10),
+        user_agent: "keysmith-test".into(),
+        interrupt,
+    };
+    HttpClient::new("test", url, &settings)
+        .unwrap()
+        .with_backoff(Backoff {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+            max_retry_after: Duration::from_secs(60),
+        })
+}
+
+#[tokio::test]
+async fn bodies_over_the_bound_are_errors_naming_the_endpoint() {
+    let chunk = vec![b'x'; 1024 * 1024];
+    let app = axum::Router::new()
+        // A declared length over the bound is refused before reading.
+        .route(
+            "/declared",
+            any(|| async {
+                AxumResponse::builder()
+                    .header("content-length", (64u64 << 30).to_string())
+                    .body(Body::from("x"))
+                    .unwrap()
+            }),
+        )
+        // An endless chunked body is cut at the bound.
+        .route(
+            "/endless",
+            any(move || {
+                let chunk = chunk.clone();
+                async move {
+                    let stream = futures_like_stream(chunk);
+                    AxumResponse::builder()
+                        .body(Body::from_stream(stream))
+                        .unwrap()
+                }
+            }),
+        );
+    let url = serve(app).await;
+    let http = client(&url, Interrupt::new());
+    for path in ["/declared", "/endless"] {
+        let started = Instant::now();
+        let err = http
+            .send(&Request::get(path), &NoAuth)
+            .await
+            .unwrap_err()
+            .error;
+        let text = err.to_string();
+        assert!(text.contains(&format!("GET {path}")), "{text}");
+        assert!(text.contains("16 MiB"), "{text}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}
+
+/// An endless stream of `chunk`s.
+fn futures_like_stream(
+    chunk: Vec<u8>,
+) -> impl tokio_stream::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    tokio_stream::iter(std::iter::repeat(chunk).map(Ok))
+}
+
+#[tokio::test]
+async fn vendor_text_loses_secrets_escapes_and_length() {
+    // A proxy that quotes the request's Authorization header back, with terminal escapes,
+    // NULs and 5 MB of padding.
+    let app = axum::Router::new().route(
+        "/echo",
+        any(|headers: HeaderMap| async move {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let body = format!(
+                "\u{1b}[32mApply complete!\u{1b}[0m\0 rejected Authorization: {auth} {}",
+                "pad ".repeat(1_250_000)
+            );
+            AxumResponse::builder()
+                .status(400)
+                .header("content-type", "text/plain")
+                .body(Body::from(body))
+                .unwrap()
+        }),
+    );
+    let url = serve(app).await;
+    let http = client(&url, Interrupt::new());
+    let bearer = BearerAuth::new("test", &Secret::new("sk-bearer-secret-123")).unwrap();
+    http.redactor().add("sk-bearer-secret-123");
+    let basic = BasicAuth::new("test", "key-id", &Secret::new("basic-secret-456")).unwrap();
+    http.redactor().add_basic("key-id", "basic-secret-456");
+    let encoded = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        "key-id:basic-secret-456",
+    );
+    for auth in [&bearer as &dyn Authenticator, &basic] {
+        let err = http
+            .send(&Request::post("/echo"), auth)
+            .await
+            .unwrap_err()
+            .error;
+        let text = format!("{err} {err:?}");
+        for secret in ["sk-bearer-secret-123", "basic-secret-456", encoded.as_str()] {
+            assert!(!text.contains(secret), "{secret} leaked: {}", &text[..300]);
+        }
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\0'),
+            "{text:.300}"
+        );
+        assert!(text.contains("[redacted]"), "{text:.300}");
+        assert!(
+            err.to_string().chars().count() < 2_200,
+            "cut to 2,000 characters"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stop_ends_waits_and_reads_but_awaits_writes() {
+    let writes = Arc::new(AtomicUsize::new(0));
+    let done = Arc::clone(&writes);
+    let app = axum::Router::new()
+        .route(
+            "/slow-read",
+            any(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/slow-write",
+            any(move || {
+                let done = Arc::clone(&done);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                    done.fetch_add(1, Ordering::SeqCst);
+                    "{\"made\": true}"
+                }
+            }),
+        )
+        .route(
+            "/throttled",
+            any(|| async {
+                AxumResponse::builder()
+                    .status(429)
+                    .header("retry-after", "30")
+                    .body(Body::from("slow down"))
+                    .unwrap()
+            }),
+        );
+    let url = serve(app).await;
+    let interrupt = Interrupt::new();
+    let http = client(&url, interrupt.clone());
+    let stop_soon = |after: u64| {
+        let interrupt = interrupt.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(after)).await;
+            interrupt.trigger();
+        })
+    };
+
+    // A write in flight when the stop comes is awaited, and its answer returned.
+    let stopper = stop_soon(200);
+    let resp = http
+        .send(&Request::post("/slow-write"), &NoAuth)
+        .await
+        .unwrap();
+    assert_eq!(resp.body(), b"{\"made\": true}");
+    assert_eq!(writes.load(Ordering::SeqCst), 1);
+    stopper.await.unwrap();
+
+    // After the stop: a read in flight is abandoned at once, no request starts, and a
+    // `Retry-After` wait ends at once.
+    let started = Instant::now();
+    let err = http
+        .send(&Request::get("/slow-read"), &NoAuth)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.error, BackendError::Interrupted { .. }),
+        "{err}"
+    );
+    let err = http
+        .send(&Request::post("/slow-write"), &NoAuth)
+        .await
+        .unwrap_err();
+    assert!(!err.ambiguous, "a create never sent is not ambiguous");
+    assert_eq!(writes.load(Ordering::SeqCst), 1, "no new write started");
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    let interrupt = Interrupt::new();
+    let http = client(&url, interrupt.clone());
+    let stopper = {
+        let interrupt = interrupt.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            interrupt.trigger();
+        })
+    };
+    let started = Instant::now();
+    let err = http
+        .send(&Request::get("/throttled"), &NoAuth)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.error, BackendError::Interrupted { .. }),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the 30 s wait ended"
+    );
+    stopper.await.unwrap();
+}
+
+#[test]
+fn retry_decisions() {
+    use RetryPolicy::*;
+    assert!(Idempotent.retries_status(503) && !Idempotent.retries_status(500));
+    assert!(Create.retries_status(429) && !Create.retries_status(503));
+    assert!(Create.ambiguous_answer(503) && Create.ambiguous_answer(200));
+    assert!(!Create.ambiguous_answer(400) && !Idempotent.ambiguous_answer(503));
+    assert!(Create.retries_transport(false) && !Create.retries_transport(true));
+    assert!(Create.ambiguous_transport(true) && !Create.ambiguous_transport(false));
+    assert!(!Never.retries_status(429) && !Never.retries_transport(false));
+}
