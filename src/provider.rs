@@ -7,14 +7,18 @@ use std::time::Duration;
 use crate::backend::atlas::{AtlasAuth, AtlasClient, AtlasConfig};
 use crate::backend::braintrust::{BraintrustClient, BraintrustConfig};
 use crate::backend::env0::{Env0Client, Env0Config, RateLimit};
-use crate::backend::http::HttpSettings;
+use crate::backend::http::{HttpSettings, Interrupt};
 use crate::backend::traceloop::{TraceloopClient, TraceloopConfig};
 use crate::backend::{Backend, BackendError, BackendKind, Secret};
 use crate::codec::{Attribute, AttributePath, Block, NestedBlock, Nesting, Schema, Type, Value};
 use crate::framework::{
-    parse_duration, ConfigureRequest, DataSource, Diagnostics, ListResource, Provider, Resource,
+    parse_duration, parse_duration_within, ConfigureRequest, DataSource, Diagnostics, ListResource,
+    Provider, Resource,
 };
 use crate::resources;
+
+/// The longest duration any setting accepts: 876,000 hours (100 years).
+pub const MAX_DURATION: Duration = Duration::from_secs(876_000 * 3600);
 
 /// The provider type name: the prefix of every resource type.
 pub const PROVIDER_NAME: &str = "keysmith";
@@ -90,6 +94,8 @@ fn default_base_url(kind: BackendKind) -> &'static str {
 pub struct ProviderState {
     backend: OnceLock<Arc<dyn Backend>>,
     provider_org: OnceLock<ProviderDefaults>,
+    /// Triggered by StopProvider; every backend client of this provider observes it.
+    interrupt: Interrupt,
 }
 
 /// Provider-level defaults resources fall back on.
@@ -212,7 +218,7 @@ impl KeysmithProvider {
             }
         }
         if let Some(t) = config.attr("request_timeout").as_str() {
-            if let Err(e) = parse_duration(t) {
+            if let Err(e) = parse_duration_within(t, Duration::ZERO, MAX_DURATION) {
                 diags.push_attribute_error(
                     AttributePath::attr("request_timeout"),
                     "Invalid duration",
@@ -269,6 +275,7 @@ impl KeysmithProvider {
                 .as_str()
                 .and_then(|t| parse_duration(t).ok())
                 .unwrap_or(Duration::from_secs(30)),
+            interrupt: self.state.interrupt.clone(),
             ..HttpSettings::default()
         };
         let mut defaults = ProviderDefaults::default();
@@ -475,6 +482,10 @@ impl Provider for KeysmithProvider {
 
     fn validate(&self, config: &Value) -> Diagnostics {
         self.validate_config(config)
+    }
+
+    fn stop(&self) {
+        self.state.interrupt.trigger();
     }
 
     async fn configure(&self, req: ConfigureRequest) -> Diagnostics {

@@ -417,12 +417,14 @@ impl Reconciler {
                             }
                         }
                     }
-                    Err(check) => return Err(annotate(
-                        error,
-                        &format!(
+                    Err(check) => {
+                        return Err(annotate(
+                            error,
+                            &format!(
                             "; checking what the attempt made also failed ({check}): {may_exist}"
                         ),
-                    )),
+                        ))
+                    }
                 }
             }
             if round >= max_rounds {

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         }
     };
     logging::init_from_env();
+    plugin::guard::install_panic_hook();
     // One thread serves Terraform's calls: they are I/O-bound, and a single thread keeps
     // start-up and memory small.
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -49,9 +49,69 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(total))
 }
 
+/// Parses a duration that must lie in `min..=max`; the error names the bounds.
+///
+/// # Errors
+/// As [`parse_duration`], and when the duration is out of bounds.
+pub fn parse_duration_within(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < min || d > max {
+        let min_text = if min.is_zero() {
+            "greater than zero".to_string()
+        } else {
+            format!("at least {}", show(min))
+        };
+        let shown = text.trim();
+        return Err(format!(
+            "{shown:?} is out of range: a duration here is {min_text} and at most {}",
+            show(max)
+        ));
+    }
+    if min.is_zero() && d.is_zero() {
+        return Err(format!(
+            "{:?} is out of range: a duration here is greater than zero",
+            text.trim()
+        ));
+    }
+    Ok(d)
+}
+
+/// `90m` → `"1h30m"`-style text, whole seconds.
+fn show(d: Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 || out.is_empty() {
+        out.push_str(&format!("{sec}s"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounds_are_enforced_with_their_values_named() {
+        let max = Duration::from_secs(876_000 * 3600);
+        assert!(parse_duration_within("720h", Duration::ZERO, max).is_ok());
+        let zero = parse_duration_within("0s", Duration::ZERO, max).unwrap_err();
+        assert!(zero.contains("greater than zero"), "{zero}");
+        let huge = parse_duration_within("87600000h", Duration::ZERO, max).unwrap_err();
+        assert!(huge.contains("at most 876000h"), "{huge}");
+        let ttl = parse_duration_within("30s", Duration::from_secs(60), Duration::from_secs(86400))
+            .unwrap_err();
+        assert!(
+            ttl.contains("at least 1m") && ttl.contains("at most 24h"),
+            "{ttl}"
+        );
+    }
 
     #[test]
     fn accepts_go_syntax() {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::codec::{Schema, Type, Value};
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
-pub use duration::parse_duration;
+pub use duration::{parse_duration, parse_duration_within};
 
 /// One attribute of a resource identity (Terraform ≥ 1.12).
 #[derive(Debug, Clone, PartialEq)]
@@ -288,4 +288,8 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Configures the provider: builds its backend clients.
     async fn configure(&self, req: ConfigureRequest) -> Diagnostics;
+
+    /// StopProvider (Ctrl-C): stop starting new work and end waits. Requests in flight are
+    /// not cancelled by the server; the provider decides what may end early.
+    fn stop(&self) {}
 }

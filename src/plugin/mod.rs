@@ -6,6 +6,7 @@
 
 mod controller;
 mod convert;
+pub mod guard;
 pub mod handshake;
 pub mod logging;
 mod server;

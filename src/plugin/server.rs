@@ -3,6 +3,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -103,11 +104,57 @@ pub async fn serve(provider: Arc<dyn Provider>, env: HandshakeEnv) -> Result<(),
     };
     // Ignore SIGINT before Terraform can see the line (and so send a Ctrl-C our way).
     ignore_sigint()?;
-    print_line(&line.to_string())?;
     let shutdown = CancellationToken::new();
-    let result = run(provider, listener, tls, shutdown, false).await;
+    stop_on_sigterm(shutdown.clone())?;
+    let connected = Arc::new(AtomicBool::new(false));
+    watch_for_terraform(shutdown.clone(), Arc::clone(&connected));
+    print_line(&line.to_string())?;
+    let result = run(provider, listener, tls, shutdown, false, &dir.0, connected).await;
     drop(dir);
     result
+}
+
+/// How long to wait for Terraform to connect after the handshake line before concluding it
+/// never will (it dials at once).
+const FIRST_CONNECTION_WITHIN: Duration = Duration::from_secs(5);
+
+/// How often to check that Terraform, the parent process, is still there.
+const PARENT_CHECK_EVERY: Duration = Duration::from_millis(500);
+
+/// Shuts down when Terraform is gone: the parent process died (this process was re-parented,
+/// as after a SIGKILL of Terraform), or no client connected at all.
+fn watch_for_terraform(shutdown: CancellationToken, connected: Arc<AtomicBool>) {
+    let parent = std::os::unix::process::parent_id();
+    let on_orphan = shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(PARENT_CHECK_EVERY).await;
+            if std::os::unix::process::parent_id() != parent {
+                tracing::warn!("Terraform (the parent process) is gone; exiting");
+                on_orphan.cancel();
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        tokio::time::sleep(FIRST_CONNECTION_WITHIN).await;
+        if !connected.load(Ordering::SeqCst) {
+            tracing::warn!("no client connected after the handshake; exiting");
+            shutdown.cancel();
+        }
+    });
+}
+
+/// SIGTERM shuts the server down like Terraform's Shutdown (the socket directory is removed).
+fn stop_on_sigterm(shutdown: CancellationToken) -> io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::spawn(async move {
+        if terminate.recv().await.is_some() {
+            tracing::info!("SIGTERM: shutting down");
+            shutdown.cancel();
+        }
+    });
+    Ok(())
 }
 
 /// Serves in debug mode: no cookie, no TLS, prints the `TF_REATTACH_PROVIDERS` value and
@@ -136,7 +183,9 @@ pub async fn serve_debug(provider: Arc<dyn Provider>, address: &str) -> Result<(
         let _ = tokio::signal::ctrl_c().await;
         on_interrupt.cancel();
     });
-    let result = run(provider, listener, None, shutdown, true).await;
+    stop_on_sigterm(shutdown.clone())?;
+    let connected = Arc::new(AtomicBool::new(false));
+    let result = run(provider, listener, None, shutdown, true, &dir.0, connected).await;
     drop(dir);
     result
 }
@@ -166,6 +215,8 @@ async fn run(
     tls: Option<AutoMtls>,
     shutdown: CancellationToken,
     debug: bool,
+    socket_dir: &Path,
+    connected: Arc<AtomicBool>,
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -192,22 +243,31 @@ async fn run(
         deadline.cancelled().await;
     };
     let hard_stop = shutdown.clone();
+    let dir = socket_dir.to_path_buf();
     tokio::spawn(async move {
         hard_stop.cancelled().await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         tracing::warn!("connections still open 500 ms after Shutdown; exiting");
+        // `exit` runs no destructors: remove the socket directory first.
+        let _ = std::fs::remove_dir_all(&dir);
         std::process::exit(0);
     });
 
     match tls {
         Some(tls) => {
-            let incoming = tls_incoming(listener, tls, shutdown.clone());
+            let incoming = tls_incoming(listener, tls, shutdown.clone(), connected);
             router
                 .serve_with_incoming_shutdown(incoming, graceful)
                 .await?;
         }
         None => {
-            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+            let incoming = tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::UnixListenerStream::new(listener),
+                move |conn| {
+                    connected.store(true, Ordering::SeqCst);
+                    conn
+                },
+            );
             router
                 .serve_with_incoming_shutdown(incoming, graceful)
                 .await?;
@@ -222,6 +282,7 @@ fn tls_incoming(
     listener: UnixListener,
     tls: AutoMtls,
     shutdown: CancellationToken,
+    connected: Arc<AtomicBool>,
 ) -> tokio_stream::wrappers::ReceiverStream<io::Result<TlsConn>> {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
@@ -239,9 +300,11 @@ fn tls_incoming(
             };
             let acceptor = acceptor.clone();
             let tx = tx.clone();
+            let connected = Arc::clone(&connected);
             tokio::spawn(async move {
                 match acceptor.accept(stream).await {
                     Ok(conn) => {
+                        connected.store(true, Ordering::SeqCst);
                         let _ = tx.send(Ok(TlsConn(conn))).await;
                     }
                     Err(e) => {

@@ -3,14 +3,13 @@
 //! so Terraform shows them as they are.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{self, decode, decode_identity, diagnostics, encode};
+use super::guard::guarded;
 use super::proto::tfplugin6 as pb;
 use crate::codec::{Schema, Type, Value};
 use crate::framework::{
@@ -57,8 +56,6 @@ pub(crate) struct ProviderService {
     resources: HashMap<&'static str, ResourceEntry>,
     data_sources: HashMap<&'static str, DataSourceEntry>,
     lists: HashMap<&'static str, ListEntry>,
-    /// Cancelled by StopProvider; replaced by a fresh token for later requests.
-    stop: Mutex<CancellationToken>,
 }
 
 impl ProviderService {
@@ -118,7 +115,6 @@ impl ProviderService {
             provider_ty,
             resources,
             data_sources,
-            stop: Mutex::new(CancellationToken::new()),
         }
     }
 
@@ -147,25 +143,6 @@ impl ProviderService {
                 format!("The keysmith provider has no data source type {type_name:?}."),
             )
         })
-    }
-
-    /// Runs `work` unless StopProvider cancels it first.
-    async fn cancellable<T>(
-        &self,
-        work: impl Future<Output = Result<T, Diagnostics>>,
-    ) -> Result<T, Diagnostics> {
-        let token = self
-            .stop
-            .lock()
-            .map(|t| t.clone())
-            .unwrap_or_else(|p| p.into_inner().clone());
-        tokio::select! {
-            result = work => result,
-            () = token.cancelled() => Err(Diagnostics::error(
-                "Operation cancelled",
-                "Terraform asked the provider to stop (interrupt); the operation was cancelled.",
-            )),
-        }
     }
 }
 
@@ -233,10 +210,13 @@ impl pb::provider_server::Provider for ProviderService {
         request: Request<pb::validate_provider_config::Request>,
     ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
         let req = request.into_inner();
-        let diags = match decode(req.config.as_ref(), &self.provider_ty) {
-            Ok(config) => self.provider.validate(&config),
-            Err(d) => d,
-        };
+        let diags = guarded("ValidateProviderConfig", async {
+            Ok(self
+                .provider
+                .validate(&decode(req.config.as_ref(), &self.provider_ty)?))
+        })
+        .await
+        .unwrap_or_else(|d| d);
         Ok(Response::new(pb::validate_provider_config::Response {
             diagnostics: diagnostics(diags),
         }))
@@ -247,10 +227,12 @@ impl pb::provider_server::Provider for ProviderService {
         request: Request<pb::validate_resource_config::Request>,
     ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
         let req = request.into_inner();
-        let diags = self
-            .resource(&req.type_name)
-            .and_then(|e| Ok(e.resource.validate(&decode(req.config.as_ref(), &e.ty)?)))
-            .unwrap_or_else(|d| d);
+        let diags = guarded("ValidateResourceConfig", async {
+            let e = self.resource(&req.type_name)?;
+            Ok(e.resource.validate(&decode(req.config.as_ref(), &e.ty)?))
+        })
+        .await
+        .unwrap_or_else(|d| d);
         Ok(Response::new(pb::validate_resource_config::Response {
             diagnostics: diagnostics(diags),
         }))
@@ -261,10 +243,12 @@ impl pb::provider_server::Provider for ProviderService {
         request: Request<pb::validate_data_resource_config::Request>,
     ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
         let req = request.into_inner();
-        let diags = self
-            .data_source(&req.type_name)
-            .and_then(|e| Ok(e.data_source.validate(&decode(req.config.as_ref(), &e.ty)?)))
-            .unwrap_or_else(|d| d);
+        let diags = guarded("ValidateDataResourceConfig", async {
+            let e = self.data_source(&req.type_name)?;
+            Ok(e.data_source.validate(&decode(req.config.as_ref(), &e.ty)?))
+        })
+        .await
+        .unwrap_or_else(|d| d);
         Ok(Response::new(pb::validate_data_resource_config::Response {
             diagnostics: diagnostics(diags),
         }))
@@ -275,7 +259,7 @@ impl pb::provider_server::Provider for ProviderService {
         request: Request<pb::upgrade_resource_state::Request>,
     ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
         let req = request.into_inner();
-        let result = (|| {
+        let result = guarded("UpgradeResourceState", async {
             let e = self.resource(&req.type_name)?;
             if req.version > e.schema.version {
                 return Err(Diagnostics::error(
@@ -307,7 +291,8 @@ impl pb::provider_server::Provider for ProviderService {
                 })?
             };
             encode(&value, &e.ty)
-        })();
+        })
+        .await;
         let (upgraded_state, diags) = split(result);
         Ok(Response::new(pb::upgrade_resource_state::Response {
             upgraded_state,
@@ -338,7 +323,7 @@ impl pb::provider_server::Provider for ProviderService {
         request: Request<pb::upgrade_resource_identity::Request>,
     ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
         let req = request.into_inner();
-        let result = (|| {
+        let result = guarded("UpgradeResourceIdentity", async {
             let e = self.resource(&req.type_name)?;
             let Some((schema, ty)) = &e.identity else {
                 return Err(Diagnostics::error(
@@ -356,7 +341,8 @@ impl pb::provider_server::Provider for ProviderService {
             let value = crate::codec::json::decode(&raw.json, ty)
                 .map_err(|err| Diagnostics::error("Unreadable identity", format!("{err}.")))?;
             convert::identity(Some(&value), Some(ty))
-        })();
+        })
+        .await;
         let (upgraded_identity, diags) = split(result);
         Ok(Response::new(pb::upgrade_resource_identity::Response {
             upgraded_identity: upgraded_identity.flatten(),
@@ -369,23 +355,23 @@ impl pb::provider_server::Provider for ProviderService {
         request: Request<pb::configure_provider::Request>,
     ) -> Result<Response<pb::configure_provider::Response>, Status> {
         let req = request.into_inner();
-        let diags = match decode(req.config.as_ref(), &self.provider_ty) {
-            Ok(config) => {
-                let mut diags = self.provider.validate(&config);
-                if !diags.has_errors() {
-                    diags.extend(
-                        self.provider
-                            .configure(ConfigureRequest {
-                                config,
-                                terraform_version: req.terraform_version,
-                            })
-                            .await,
-                    );
-                }
-                diags
+        let diags = guarded("ConfigureProvider", async {
+            let config = decode(req.config.as_ref(), &self.provider_ty)?;
+            let mut diags = self.provider.validate(&config);
+            if !diags.has_errors() {
+                diags.extend(
+                    self.provider
+                        .configure(ConfigureRequest {
+                            config,
+                            terraform_version: req.terraform_version,
+                        })
+                        .await,
+                );
             }
-            Err(d) => d,
-        };
+            Ok(diags)
+        })
+        .await
+        .unwrap_or_else(|d| d);
         Ok(Response::new(pb::configure_provider::Response {
             diagnostics: diagnostics(diags),
         }))
@@ -397,29 +383,28 @@ impl pb::provider_server::Provider for ProviderService {
     ) -> Result<Response<pb::read_resource::Response>, Status> {
         let req = request.into_inner();
         let current_state = req.current_state.clone();
-        let result = self
-            .cancellable(async {
-                let e = self.resource(&req.type_name)?;
-                let id_ty = e.identity_type();
-                let state = decode(req.current_state.as_ref(), &e.ty)?;
-                let identity = decode_identity(req.current_identity.as_ref(), id_ty)?;
-                let resp = e
-                    .resource
-                    .read(ReadRequest {
-                        state,
-                        private: req.private,
-                        identity,
-                    })
-                    .await;
-                Ok(pb::read_resource::Response {
-                    new_state: Some(encode(&resp.state, &e.ty)?),
-                    new_identity: convert::identity(resp.identity.as_ref(), id_ty)?,
-                    private: resp.private,
-                    diagnostics: diagnostics(resp.diagnostics),
-                    deferred: None,
+        let result = guarded("ReadResource", async {
+            let e = self.resource(&req.type_name)?;
+            let id_ty = e.identity_type();
+            let state = decode(req.current_state.as_ref(), &e.ty)?;
+            let identity = decode_identity(req.current_identity.as_ref(), id_ty)?;
+            let resp = e
+                .resource
+                .read(ReadRequest {
+                    state,
+                    private: req.private,
+                    identity,
                 })
+                .await;
+            Ok(pb::read_resource::Response {
+                new_state: Some(encode(&resp.state, &e.ty)?),
+                new_identity: convert::identity(resp.identity.as_ref(), id_ty)?,
+                private: resp.private,
+                diagnostics: diagnostics(resp.diagnostics),
+                deferred: None,
             })
-            .await;
+        })
+        .await;
         Ok(Response::new(result.unwrap_or_else(|d| {
             pb::read_resource::Response {
                 // Keep the object as it was: an error must never drop it from state.
@@ -435,38 +420,37 @@ impl pb::provider_server::Provider for ProviderService {
         request: Request<pb::plan_resource_change::Request>,
     ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
         let req = request.into_inner();
-        let result = self
-            .cancellable(async {
-                let e = self.resource(&req.type_name)?;
-                let id_ty = e.identity_type();
-                let resp = e
-                    .resource
-                    .plan(PlanRequest {
-                        prior: decode(req.prior_state.as_ref(), &e.ty)?,
-                        proposed: decode(req.proposed_new_state.as_ref(), &e.ty)?,
-                        config: decode(req.config.as_ref(), &e.ty)?,
-                        prior_private: req.prior_private,
-                        prior_identity: decode_identity(req.prior_identity.as_ref(), id_ty)?,
-                    })
-                    .await;
-                if resp.diagnostics.has_errors() {
-                    return Err(resp.diagnostics);
-                }
-                Ok(pb::plan_resource_change::Response {
-                    planned_state: Some(encode(&resp.planned, &e.ty)?),
-                    requires_replace: resp
-                        .requires_replace
-                        .into_iter()
-                        .map(convert::path)
-                        .collect(),
-                    planned_private: resp.planned_private,
-                    planned_identity: convert::identity(resp.planned_identity.as_ref(), id_ty)?,
-                    diagnostics: diagnostics(resp.diagnostics),
-                    legacy_type_system: false,
-                    deferred: None,
+        let result = guarded("PlanResourceChange", async {
+            let e = self.resource(&req.type_name)?;
+            let id_ty = e.identity_type();
+            let resp = e
+                .resource
+                .plan(PlanRequest {
+                    prior: decode(req.prior_state.as_ref(), &e.ty)?,
+                    proposed: decode(req.proposed_new_state.as_ref(), &e.ty)?,
+                    config: decode(req.config.as_ref(), &e.ty)?,
+                    prior_private: req.prior_private,
+                    prior_identity: decode_identity(req.prior_identity.as_ref(), id_ty)?,
                 })
+                .await;
+            if resp.diagnostics.has_errors() {
+                return Err(resp.diagnostics);
+            }
+            Ok(pb::plan_resource_change::Response {
+                planned_state: Some(encode(&resp.planned, &e.ty)?),
+                requires_replace: resp
+                    .requires_replace
+                    .into_iter()
+                    .map(convert::path)
+                    .collect(),
+                planned_private: resp.planned_private,
+                planned_identity: convert::identity(resp.planned_identity.as_ref(), id_ty)?,
+                diagnostics: diagnostics(resp.diagnostics),
+                legacy_type_system: false,
+                deferred: None,
             })
-            .await;
+        })
+        .await;
         Ok(Response::new(result.unwrap_or_else(|d| {
             pb::plan_resource_change::Response {
                 diagnostics: diagnostics(d),
@@ -481,29 +465,28 @@ impl pb::provider_server::Provider for ProviderService {
     ) -> Result<Response<pb::apply_resource_change::Response>, Status> {
         let req = request.into_inner();
         let prior_state = req.prior_state.clone();
-        let result = self
-            .cancellable(async {
-                let e = self.resource(&req.type_name)?;
-                let id_ty = e.identity_type();
-                let resp = e
-                    .resource
-                    .apply(ApplyRequest {
-                        prior: decode(req.prior_state.as_ref(), &e.ty)?,
-                        planned: decode(req.planned_state.as_ref(), &e.ty)?,
-                        config: decode(req.config.as_ref(), &e.ty)?,
-                        planned_private: req.planned_private,
-                        planned_identity: decode_identity(req.planned_identity.as_ref(), id_ty)?,
-                    })
-                    .await;
-                Ok(pb::apply_resource_change::Response {
-                    new_state: Some(encode(&resp.state, &e.ty)?),
-                    private: resp.private,
-                    new_identity: convert::identity(resp.identity.as_ref(), id_ty)?,
-                    diagnostics: diagnostics(resp.diagnostics),
-                    legacy_type_system: false,
+        let result = guarded("ApplyResourceChange", async {
+            let e = self.resource(&req.type_name)?;
+            let id_ty = e.identity_type();
+            let resp = e
+                .resource
+                .apply(ApplyRequest {
+                    prior: decode(req.prior_state.as_ref(), &e.ty)?,
+                    planned: decode(req.planned_state.as_ref(), &e.ty)?,
+                    config: decode(req.config.as_ref(), &e.ty)?,
+                    planned_private: req.planned_private,
+                    planned_identity: decode_identity(req.planned_identity.as_ref(), id_ty)?,
                 })
+                .await;
+            Ok(pb::apply_resource_change::Response {
+                new_state: Some(encode(&resp.state, &e.ty)?),
+                private: resp.private,
+                new_identity: convert::identity(resp.identity.as_ref(), id_ty)?,
+                diagnostics: diagnostics(resp.diagnostics),
+                legacy_type_system: false,
             })
-            .await;
+        })
+        .await;
         Ok(Response::new(result.unwrap_or_else(|d| {
             pb::apply_resource_change::Response {
                 new_state: prior_state,
@@ -518,32 +501,31 @@ impl pb::provider_server::Provider for ProviderService {
         request: Request<pb::import_resource_state::Request>,
     ) -> Result<Response<pb::import_resource_state::Response>, Status> {
         let req = request.into_inner();
-        let result = self
-            .cancellable(async {
-                let e = self.resource(&req.type_name)?;
-                let id_ty = e.identity_type();
-                let resp = e
-                    .resource
-                    .import(ImportRequest {
-                        id: req.id,
-                        identity: decode_identity(req.identity.as_ref(), id_ty)?,
-                    })
-                    .await;
-                if resp.diagnostics.has_errors() || resp.state.is_null() {
-                    return Err(resp.diagnostics);
-                }
-                Ok(pb::import_resource_state::Response {
-                    imported_resources: vec![pb::import_resource_state::ImportedResource {
-                        type_name: req.type_name.clone(),
-                        state: Some(encode(&resp.state, &e.ty)?),
-                        private: Vec::new(),
-                        identity: convert::identity(resp.identity.as_ref(), id_ty)?,
-                    }],
-                    diagnostics: diagnostics(resp.diagnostics),
-                    deferred: None,
+        let result = guarded("ImportResourceState", async {
+            let e = self.resource(&req.type_name)?;
+            let id_ty = e.identity_type();
+            let resp = e
+                .resource
+                .import(ImportRequest {
+                    id: req.id,
+                    identity: decode_identity(req.identity.as_ref(), id_ty)?,
                 })
+                .await;
+            if resp.diagnostics.has_errors() || resp.state.is_null() {
+                return Err(resp.diagnostics);
+            }
+            Ok(pb::import_resource_state::Response {
+                imported_resources: vec![pb::import_resource_state::ImportedResource {
+                    type_name: req.type_name.clone(),
+                    state: Some(encode(&resp.state, &e.ty)?),
+                    private: Vec::new(),
+                    identity: convert::identity(resp.identity.as_ref(), id_ty)?,
+                }],
+                diagnostics: diagnostics(resp.diagnostics),
+                deferred: None,
             })
-            .await;
+        })
+        .await;
         Ok(Response::new(result.unwrap_or_else(|d| {
             pb::import_resource_state::Response {
                 diagnostics: diagnostics(d),
@@ -570,21 +552,20 @@ impl pb::provider_server::Provider for ProviderService {
         request: Request<pb::read_data_source::Request>,
     ) -> Result<Response<pb::read_data_source::Response>, Status> {
         let req = request.into_inner();
-        let result = self
-            .cancellable(async {
-                let e = self.data_source(&req.type_name)?;
-                let config = decode(req.config.as_ref(), &e.ty)?;
-                let (state, diags) = e.data_source.read(config).await;
-                if diags.has_errors() {
-                    return Err(diags);
-                }
-                Ok(pb::read_data_source::Response {
-                    state: Some(encode(&state, &e.ty)?),
-                    diagnostics: diagnostics(diags),
-                    deferred: None,
-                })
+        let result = guarded("ReadDataSource", async {
+            let e = self.data_source(&req.type_name)?;
+            let config = decode(req.config.as_ref(), &e.ty)?;
+            let (state, diags) = e.data_source.read(config).await;
+            if diags.has_errors() {
+                return Err(diags);
+            }
+            Ok(pb::read_data_source::Response {
+                state: Some(encode(&state, &e.ty)?),
+                diagnostics: diagnostics(diags),
+                deferred: None,
             })
-            .await;
+        })
+        .await;
         Ok(Response::new(result.unwrap_or_else(|d| {
             pb::read_data_source::Response {
                 diagnostics: diagnostics(d),
@@ -635,46 +616,45 @@ impl pb::provider_server::Provider for ProviderService {
         request: Request<pb::list_resource::Request>,
     ) -> Result<Response<Self::ListResourceStream>, Status> {
         let req = request.into_inner();
-        let result = self
-            .cancellable(async {
-                let list = self.list(&req.type_name)?;
-                let resource = self.resource(&req.type_name)?;
-                let Some((_, id_ty)) = &resource.identity else {
-                    return Err(Diagnostics::error(
-                        "No identity",
-                        format!("{} has no resource identity to list by.", req.type_name),
-                    ));
-                };
-                let config = decode_list_config(req.config.as_ref(), &list.ty)?;
-                let found = list
-                    .list
-                    .list(ListRequest {
-                        config,
-                        include_resource: req.include_resource_object,
-                        limit: req.limit,
+        let result = guarded("ListResource", async {
+            let list = self.list(&req.type_name)?;
+            let resource = self.resource(&req.type_name)?;
+            let Some((_, id_ty)) = &resource.identity else {
+                return Err(Diagnostics::error(
+                    "No identity",
+                    format!("{} has no resource identity to list by.", req.type_name),
+                ));
+            };
+            let config = decode_list_config(req.config.as_ref(), &list.ty)?;
+            let found = list
+                .list
+                .list(ListRequest {
+                    config,
+                    include_resource: req.include_resource_object,
+                    limit: req.limit,
+                })
+                .await?;
+            let limit = usize::try_from(req.limit)
+                .ok()
+                .filter(|l| *l > 0)
+                .unwrap_or(usize::MAX);
+            found
+                .into_iter()
+                .take(limit)
+                .map(|item| {
+                    Ok(pb::list_resource::Event {
+                        identity: convert::identity(Some(&item.identity), Some(id_ty))?,
+                        display_name: item.display_name,
+                        resource_object: match (&item.state, req.include_resource_object) {
+                            (Some(state), true) => Some(encode(state, &resource.ty)?),
+                            _ => None,
+                        },
+                        diagnostic: Vec::new(),
                     })
-                    .await?;
-                let limit = usize::try_from(req.limit)
-                    .ok()
-                    .filter(|l| *l > 0)
-                    .unwrap_or(usize::MAX);
-                found
-                    .into_iter()
-                    .take(limit)
-                    .map(|item| {
-                        Ok(pb::list_resource::Event {
-                            identity: convert::identity(Some(&item.identity), Some(id_ty))?,
-                            display_name: item.display_name,
-                            resource_object: match (&item.state, req.include_resource_object) {
-                                (Some(state), true) => Some(encode(state, &resource.ty)?),
-                                _ => None,
-                            },
-                            diagnostic: Vec::new(),
-                        })
-                    })
-                    .collect::<Result<Vec<_>, Diagnostics>>()
-            })
-            .await;
+                })
+                .collect::<Result<Vec<_>, Diagnostics>>()
+        })
+        .await;
         let events = result.unwrap_or_else(|d| {
             vec![pb::list_resource::Event {
                 diagnostic: diagnostics(d),
@@ -691,13 +671,13 @@ impl pb::provider_server::Provider for ProviderService {
         request: Request<pb::validate_list_resource_config::Request>,
     ) -> Result<Response<pb::validate_list_resource_config::Response>, Status> {
         let req = request.into_inner();
-        let diags = self
-            .list(&req.type_name)
-            .and_then(|e| {
-                Ok(e.list
-                    .validate(&decode_list_config(req.config.as_ref(), &e.ty)?))
-            })
-            .unwrap_or_else(|d| d);
+        let diags = guarded("ValidateListResourceConfig", async {
+            let e = self.list(&req.type_name)?;
+            Ok(e.list
+                .validate(&decode_list_config(req.config.as_ref(), &e.ty)?))
+        })
+        .await
+        .unwrap_or_else(|d| d);
         Ok(Response::new(pb::validate_list_resource_config::Response {
             diagnostics: diagnostics(diags),
         }))
@@ -802,10 +782,11 @@ impl pb::provider_server::Provider for ProviderService {
         &self,
         _request: Request<pb::stop_provider::Request>,
     ) -> Result<Response<pb::stop_provider::Response>, Status> {
-        tracing::info!("StopProvider: cancelling in-flight operations");
-        let mut token = self.stop.lock().unwrap_or_else(|p| p.into_inner());
-        token.cancel();
-        *token = CancellationToken::new();
+        // Requests in flight are not dropped here: the provider decides what may stop at
+        // once (waits, reads) and what must finish (a write already sent), so that whatever
+        // a vendor created still reaches Terraform's state.
+        tracing::info!("StopProvider: stopping new work");
+        self.provider.stop();
         Ok(Response::new(pb::stop_provider::Response::default()))
     }
 }

@@ -2,6 +2,7 @@
 //! in state.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -9,10 +10,11 @@ use time::OffsetDateTime;
 use crate::backend::{ApiKey, ApiKeyUpdate, Backend, BackendKind, NewApiKey};
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::{
-    parse_duration, ApplyRequest, ApplyResponse, Diagnostics, IdentityAttribute, IdentitySchema,
-    ImportRequest, ImportResponse, PlanRequest, PlanResponse, ReadRequest, ReadResponse, Resource,
+    parse_duration_within, ApplyRequest, ApplyResponse, Diagnostics, IdentityAttribute,
+    IdentitySchema, ImportRequest, ImportResponse, PlanRequest, PlanResponse, ReadRequest,
+    ReadResponse, Resource,
 };
-use crate::provider::ProviderState;
+use crate::provider::{ProviderState, MAX_DURATION};
 
 use super::{backend_diagnostic, null_object, unknowns_to_null};
 
@@ -216,8 +218,17 @@ fn validate_config(config: &Value) -> Diagnostics {
         }
     }
     if let Some(d) = config.attr("rotate_after").as_str() {
-        if let Err(e) = parse_duration(d) {
+        if let Err(e) = parse_duration_within(d, Duration::ZERO, MAX_DURATION) {
             diags.push_attribute_error(AttributePath::attr("rotate_after"), "Invalid duration", e);
+        }
+    }
+    if let Some(roles) = config.attr("roles").strings() {
+        if roles.iter().any(|r| r.trim().is_empty()) {
+            diags.push_attribute_error(
+                AttributePath::attr("roles"),
+                "Invalid roles",
+                "A role must not be empty.",
+            );
         }
     }
     diags
@@ -347,11 +358,48 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-/// `created_at + rotate_after`, when both are known and valid.
-fn expiry(created_at: &Value, rotate_after: &Value) -> Option<OffsetDateTime> {
-    let created = OffsetDateTime::parse(created_at.as_str()?, &Rfc3339).ok()?;
-    let after = parse_duration(rotate_after.as_str()?).ok()?;
-    Some(created + after)
+/// `created_at + rotate_after`: `Ok(None)` when either is unknown, unset or invalid (the
+/// configuration's checks report an invalid `rotate_after`), `Err` when the sum is past
+/// what a date can be (a vendor's `created_at` near year 9999).
+fn expiry(created_at: &Value, rotate_after: &Value) -> Result<Option<OffsetDateTime>, String> {
+    let (Some(created), Some(after)) = (created_at.as_str(), rotate_after.as_str()) else {
+        return Ok(None);
+    };
+    let (Ok(created_time), Ok(after)) = (
+        OffsetDateTime::parse(created, &Rfc3339),
+        parse_duration_within(after, Duration::ZERO, MAX_DURATION),
+    ) else {
+        return Ok(None);
+    };
+    time::Duration::try_from(after)
+        .ok()
+        .and_then(|after| created_time.checked_add(after))
+        .map(Some)
+        .ok_or_else(|| {
+            format!(
+                "The key's created_at ({created}) plus rotate_after is past the last date keysmith can represent (year 9999), so the key has no expiry and will not be rotated by rotate_after. Check the backend's creation date; rotation_triggers can still replace the key."
+            )
+        })
+}
+
+/// When the key's rotation was last judged (the last refresh or apply), from the private
+/// state; `None` for a state written before keysmith kept it.
+///
+/// Plan and apply must agree: Terraform plans again during apply, and a key that fell due
+/// between the two would turn an update into a replace ("inconsistent final plan"). So a
+/// plan decides against this time, which only a refresh or an apply moves, never against
+/// the clock: a saved plan is applied as planned and the next plan (after its refresh)
+/// replaces the key.
+fn judged_at(private: &[u8]) -> Option<OffsetDateTime> {
+    let value: serde_json::Value = serde_json::from_slice(private).ok()?;
+    OffsetDateTime::parse(value.get("rotation_judged_at")?.as_str()?, &Rfc3339).ok()
+}
+
+/// Private state recording that rotation is judged as of now.
+fn judged_now() -> Vec<u8> {
+    serde_json::json!({ "rotation_judged_at": now_rfc3339() })
+        .to_string()
+        .into_bytes()
 }
 
 fn format_time(t: OffsetDateTime) -> Value {
@@ -488,15 +536,22 @@ impl ApiKeyResource {
             let name = org_name_of(backend, state.attr("org_id")).await;
             state.set_attr("org_name", Value::opt_string(name));
         }
-        let expires = expiry(state.attr("created_at"), state.attr("rotate_after"))
-            .map(format_time)
-            .unwrap_or(Value::Null);
+        let mut diagnostics = Diagnostics::default();
+        let expires = match expiry(state.attr("created_at"), state.attr("rotate_after")) {
+            Ok(expires) => expires.map(format_time).unwrap_or(Value::Null),
+            Err(why) => {
+                // The key exists and its secret is here: keep it, and say why it cannot expire.
+                diagnostics.push_warning("The key cannot expire", why);
+                Value::Null
+            }
+        };
         state.set_attr("expires_at", expires);
         unknowns_to_null(&mut state);
         ApplyResponse {
             identity: identity_of(&state),
             state,
-            ..Default::default()
+            private: judged_now(),
+            diagnostics,
         }
     }
 
@@ -530,6 +585,7 @@ impl ApiKeyResource {
         ApplyResponse {
             identity: identity_of(&state),
             state,
+            private: judged_now(),
             ..Default::default()
         }
     }
@@ -657,19 +713,26 @@ impl Resource for ApiKeyResource {
             .iter()
             .any(|n| !prior.attr(n).equivalent(planned.attr(n)));
 
-        // Scheduled rotation: the key expires at created_at + rotate_after.
+        // Scheduled rotation: the key expires at created_at + rotate_after, and is due once
+        // that is past as of the last refresh (see `judged_at`).
         match planned.attr("rotate_after") {
             Value::Null => planned.set_attr("expires_at", Value::Null),
             Value::Unknown => planned.set_attr("expires_at", Value::Unknown),
             rotate_after => match expiry(prior.attr("created_at"), rotate_after) {
-                Some(expires) if expires <= OffsetDateTime::now_utc() => {
+                Ok(Some(expires))
+                    if judged_at(&req.prior_private).is_some_and(|t| expires <= t) =>
+                {
                     // An unknown expiry differs from the prior one, so Terraform replaces.
                     planned.set_attr("expires_at", Value::Unknown);
                     requires_replace.push(AttributePath::attr("expires_at"));
                     replace = true;
                 }
-                Some(expires) => planned.set_attr("expires_at", format_time(expires)),
-                None => planned.set_attr("expires_at", Value::Null),
+                Ok(Some(expires)) => planned.set_attr("expires_at", format_time(expires)),
+                Ok(None) => planned.set_attr("expires_at", Value::Null),
+                Err(why) => {
+                    diagnostics.push_warning("The key cannot expire", why);
+                    planned.set_attr("expires_at", Value::Null);
+                }
             },
         }
         if replace {
@@ -745,7 +808,7 @@ impl Resource for ApiKeyResource {
                 ReadResponse {
                     identity: identity_of(&state),
                     state,
-                    private: req.private,
+                    private: judged_now(),
                     ..Default::default()
                 }
             }
@@ -935,8 +998,58 @@ mod tests {
 
     #[test]
     fn expiry_is_created_plus_rotate_after() {
-        let t = expiry(&Value::from("2026-01-01T00:00:00Z"), &Value::from("720h")).unwrap();
+        let t = expiry(&Value::from("2026-01-01T00:00:00Z"), &Value::from("720h"))
+            .unwrap()
+            .unwrap();
         assert_eq!(format_time(t), Value::from("2026-01-31T00:00:00Z"));
-        assert!(expiry(&Value::Null, &Value::from("1h")).is_none());
+        assert_eq!(expiry(&Value::Null, &Value::from("1h")), Ok(None));
+        // Near the end of representable time: an error, never an overflow.
+        let why = expiry(&Value::from("9999-12-31T23:00:00Z"), &Value::from("48h")).unwrap_err();
+        assert!(why.contains("9999-12-31T23:00:00Z"), "{why}");
+        // Out-of-range durations are the configuration checks' business.
+        assert_eq!(
+            expiry(
+                &Value::from("2026-01-01T00:00:00Z"),
+                &Value::from("87600000h")
+            ),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn rotate_after_and_roles_are_checked_at_validation() {
+        for (rotate_after, ok) in [
+            ("720h", true),
+            ("0s", false),
+            ("87600000h", false),
+            ("876000h", true),
+        ] {
+            let config = Value::object([
+                ("name", Value::from("k")),
+                ("rotate_after", Value::from(rotate_after)),
+            ]);
+            let diags = validate_config(&config);
+            assert_eq!(!diags.has_errors(), ok, "{rotate_after}: {diags:?}");
+            if !ok {
+                assert_eq!(
+                    diags.0[0].attribute,
+                    Some(AttributePath::attr("rotate_after"))
+                );
+            }
+        }
+        let empty_role = Value::object([
+            ("name", Value::from("k")),
+            ("roles", Value::string_set([""])),
+        ]);
+        let diags = validate_config(&empty_role);
+        assert_eq!(diags.0[0].attribute, Some(AttributePath::attr("roles")));
+    }
+
+    #[test]
+    fn rotation_is_judged_against_the_last_refresh_not_the_clock() {
+        assert_eq!(judged_at(b""), None);
+        assert_eq!(judged_at(b"not json"), None);
+        let now = judged_at(&judged_now()).unwrap();
+        assert!((OffsetDateTime::now_utc() - now).abs() < time::Duration::seconds(5));
     }
 }

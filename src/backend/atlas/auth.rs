@@ -198,7 +198,8 @@ impl OAuthClientCredentials {
                 });
             }
         }
-        let lifetime = token.expires_in.unwrap_or(3600).max(1);
+        // A vendor may say anything here: a day at most, so that the sum below cannot overflow.
+        let lifetime = token.expires_in.unwrap_or(3600).clamp(1, 86_400);
         let margin = (lifetime / 2).min(600);
         tracing::debug!(
             vendor = VENDOR,
@@ -210,7 +211,9 @@ impl OAuthClientCredentials {
                 http.remember_secret(&token.access_token);
                 sensitive_header(VENDOR, &format!("Bearer {}", token.access_token.expose()))?
             },
-            renew_at: started + Duration::from_secs(lifetime - margin),
+            renew_at: started
+                .checked_add(Duration::from_secs(lifetime - margin))
+                .unwrap_or(started),
         })
     }
 }
