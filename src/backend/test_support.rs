@@ -287,3 +287,70 @@ pub(crate) fn settings(timeout: Duration) -> super::http::HttpSettings {
         interrupt: Default::default(),
     }
 }
+
+/// JSON shaped like a vendor's: objects whose keys come from `keys` (the wire's field names,
+/// so decoders see their own fields with every type), arrays, and every kind of leaf —
+/// including ids, dates (some near year 9999) and strings with escapes.
+pub(crate) fn vendor_json(
+    keys: &'static [&'static str],
+) -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        ".{0,12}".prop_map(Value::String),
+        "[0-9a-f]{24}".prop_map(Value::String),
+        "(1970|2026|9999)-12-31T23:59:59(\\.[0-9]{1,9})?(Z|\\+14:00|-12:00)"
+            .prop_map(Value::String),
+        "\u{1b}\\[3[0-9]m.{0,8}\u{0}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            proptest::collection::btree_map(proptest::sample::select(keys), inner, 0..8).prop_map(
+                |m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            ),
+        ]
+    })
+}
+
+/// Feeds `body` to `decode` as a 2xx answer of `vendor` and to [`super::http::error_from_response`]
+/// with `parser` as an error answer of every interesting status: none may panic.
+pub(crate) fn decode_everything(
+    vendor: &'static str,
+    body: &[u8],
+    parser: super::http::ErrorParser,
+    decode: impl Fn(&super::http::Response),
+) {
+    use super::http::{error_from_response, ErrorContext, Redactor, Response, StatusCode};
+    for sensitive in [false, true] {
+        let resp = Response::from_parts(
+            vendor,
+            StatusCode::OK,
+            axum::http::HeaderMap::new(),
+            body.to_vec(),
+            sensitive,
+        );
+        decode(&resp);
+    }
+    let redactor = Redactor::default();
+    for status in [400u16, 401, 403, 404, 409, 422, 429, 500, 502, 503] {
+        let ctx = ErrorContext {
+            what: "thing",
+            parser: Some(parser),
+            attempts: 1,
+            redactor: &redactor,
+        };
+        let err = error_from_response(
+            vendor,
+            StatusCode::from_u16(status).unwrap(),
+            &axum::http::HeaderMap::new(),
+            body,
+            &ctx,
+        );
+        assert!(err.to_string().chars().count() < 2_400);
+    }
+}

@@ -10,6 +10,8 @@ mod error;
 pub mod json;
 pub mod msgpack;
 mod path;
+#[cfg(test)]
+mod properties;
 mod schema;
 mod types;
 mod value;

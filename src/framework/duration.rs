@@ -139,4 +139,21 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        #[test]
+        fn any_text_is_a_duration_or_an_error(text in ".{0,40}", digits in "[0-9.]{1,30}[smh]{0,2}") {
+            let _ = parse_duration(&text);
+            let _ = parse_duration(&digits);
+            let _ = parse_duration_within(&digits, Duration::ZERO, Duration::from_secs(876_000 * 3600));
+        }
+
+        #[test]
+        fn hours_minutes_seconds_add_up(h in 0u64..1000, m in 0u64..1000, s in 0u64..1000) {
+            let text = format!("{h}h{m}m{s}s");
+            proptest::prop_assert_eq!(parse_duration(&text), Ok(Duration::from_secs(h * 3600 + m * 60 + s)));
+        }
+    }
 }

@@ -2058,3 +2058,38 @@ async fn conformance_suite_passes_against_the_mock() {
         .await
         .unwrap();
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+    #[test]
+    fn atlas_answers_of_any_shape_never_panic(
+        value in crate::backend::test_support::vendor_json(&[
+            "id", "desc", "publicKey", "privateKey", "roles", "orgId", "groupId", "roleName",
+            "results", "organization", "name", "isDeleted", "access_token", "expires_in",
+            "token_type", "detail", "errorCode", "reason", "parameters", "badRequestDetail",
+            "fields", "field", "description", "error",
+        ]),
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+    ) {
+        let body = serde_json::to_vec(&value).unwrap();
+        for body in [&body[..], &bytes[..]] {
+            crate::backend::test_support::decode_everything("atlas", body, parse_atlas_error, |resp| {
+                if let Ok(page) = resp.json::<KeyPage>() {
+                    for key in page.results {
+                        let _ = key.into_api_key(ORG);
+                    }
+                }
+                if let Ok(key) = resp.json::<KeyWire>() {
+                    let _ = key.into_api_key(ORG);
+                }
+                if let Ok(page) = resp.json::<OrgPage>() {
+                    for org in page.results {
+                        let _ = org.into_org();
+                    }
+                }
+                let _ = resp.json::<CreateOrgResponse>();
+            });
+        }
+    }
+}

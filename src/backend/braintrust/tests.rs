@@ -757,3 +757,35 @@ async fn two_runs_with_lost_creates_never_delete_each_others_keys() {
     }
     assert_eq!(mock.count(Method::DELETE, "/v1/api_key/"), 0);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+    #[test]
+    fn braintrust_answers_of_any_shape_never_panic(
+        value in crate::backend::test_support::vendor_json(&[
+            "objects", "id", "created", "name", "preview_name", "org_id", "key", "user_id",
+            "message", "error", "details", "code",
+        ]),
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+    ) {
+        let body = serde_json::to_vec(&value).unwrap();
+        for body in [&body[..], &bytes[..]] {
+            crate::backend::test_support::decode_everything("braintrust", body, parse_braintrust_error, |resp| {
+                if let Ok(page) = resp.json::<ListWire<KeyWire>>() {
+                    for key in page.objects {
+                        let _ = key.into_api_key();
+                    }
+                }
+                if let Ok(page) = resp.json::<ListWire<OrgWire>>() {
+                    for org in page.objects {
+                        let _ = org.into_org();
+                    }
+                }
+                if let Ok(key) = resp.json::<KeyWire>() {
+                    let _ = key.into_api_key();
+                }
+            });
+        }
+    }
+}

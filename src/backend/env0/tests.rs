@@ -1047,3 +1047,36 @@ async fn the_documented_limit_admits_1000_per_minute_per_bucket() {
     let ((_, got_at), ()) = tokio::join!(waiter, finisher);
     assert!(got_at - t0 >= Duration::from_secs(15), "{:?}", got_at - t0);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+    #[test]
+    fn env0_answers_of_any_shape_never_panic(
+        value in crate::backend::test_support::vendor_json(&[
+            "id", "name", "apiKeyId", "apiKeySecret", "organizationId", "organizationRole",
+            "permissions", "createdAt", "description", "photoUrl", "mode", "createdBy",
+            "maxTtl", "defaultTtl", "enableOidc", "message", "code", "error",
+        ]),
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+    ) {
+        let body = serde_json::to_vec(&value).unwrap();
+        for body in [&body[..], &bytes[..]] {
+            crate::backend::test_support::decode_everything("env0", body, parse_env0_error, |resp| {
+                if let Ok(keys) = resp.json::<Vec<KeyWire>>() {
+                    for key in keys {
+                        let _ = key.into_api_key("org");
+                    }
+                }
+                if let Ok(key) = resp.json::<KeyWire>() {
+                    let _ = key.into_api_key("org");
+                }
+                if let Ok(orgs) = resp.json::<Vec<OrgWire>>() {
+                    for org in orgs {
+                        let _ = org.into_org();
+                    }
+                }
+            });
+        }
+    }
+}

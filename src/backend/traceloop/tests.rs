@@ -462,3 +462,22 @@ fn traceloop_error_bodies() {
     assert!(parse_traceloop_error(400, &json!({"message": "x"})).is_none());
     assert!(parse_traceloop_error(400, &json!({"error": ""})).is_none());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+    #[test]
+    fn traceloop_answers_of_any_shape_never_panic(
+        value in crate::backend::test_support::vendor_json(&[
+            "org_id", "environments", "slug", "api_key", "error", "message",
+        ]),
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+    ) {
+        let body = serde_json::to_vec(&value).unwrap();
+        for body in [&body[..], &bytes[..]] {
+            crate::backend::test_support::decode_everything("traceloop", body, parse_traceloop_error, |resp| {
+                let _ = resp.json::<CreateOrgResponse>();
+            });
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Property tests of the value decoders: whatever bytes Terraform (or a corrupted state
+//! file) sends, decoding returns a value or an error, never a panic; and what we encode
+//! decodes to the same value.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+
+use super::{json, msgpack, Number, Type, Value};
+
+fn types() -> impl Strategy<Value = Type> {
+    let leaf = prop_oneof![
+        Just(Type::String),
+        Just(Type::Number),
+        Just(Type::Bool),
+        Just(Type::Dynamic),
+    ];
+    leaf.prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(Type::list),
+            inner.clone().prop_map(Type::set),
+            inner.clone().prop_map(Type::map),
+            proptest::collection::btree_map("[a-z_]{1,8}", inner.clone(), 0..4)
+                .prop_map(Type::Object),
+            proptest::collection::vec(inner, 0..3).prop_map(Type::Tuple),
+        ]
+    })
+}
+
+/// A known value of type `ty` (or null).
+fn value_of(ty: &Type) -> BoxedStrategy<Value> {
+    let known: BoxedStrategy<Value> = match ty {
+        Type::String | Type::Dynamic => any::<String>().prop_map(Value::String).boxed(),
+        Type::Number => prop_oneof![
+            any::<i64>().prop_map(|i| Value::Number(Number::Int(i))),
+            (-1e15f64..1e15).prop_map(|f| Value::Number(Number::Float(f))),
+        ]
+        .boxed(),
+        Type::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
+        Type::List(element) => proptest::collection::vec(value_of(element), 0..4)
+            .prop_map(Value::List)
+            .boxed(),
+        Type::Set(element) => proptest::collection::vec(value_of(element), 0..4)
+            .prop_map(Value::Set)
+            .boxed(),
+        Type::Map(element) => proptest::collection::btree_map(".{0,6}", value_of(element), 0..4)
+            .prop_map(Value::Map)
+            .boxed(),
+        Type::Object(attrs) => {
+            let fields: Vec<BoxedStrategy<(String, Value)>> = attrs
+                .iter()
+                .map(|(name, ty)| {
+                    let name = name.clone();
+                    value_of(ty).prop_map(move |v| (name.clone(), v)).boxed()
+                })
+                .collect();
+            fields
+                .prop_map(|fields| Value::Object(fields.into_iter().collect::<BTreeMap<_, _>>()))
+                .boxed()
+        }
+        Type::Tuple(elements) => elements
+            .iter()
+            .map(value_of)
+            .collect::<Vec<_>>()
+            .prop_map(Value::Tuple)
+            .boxed(),
+    };
+    prop_oneof![1 => Just(Value::Null), 6 => known].boxed()
+}
+
+fn typed_values() -> impl Strategy<Value = (Type, Value)> {
+    types().prop_flat_map(|ty| {
+        let values = value_of(&ty);
+        (Just(ty), values)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(ty in types(), bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = msgpack::decode(&bytes, &ty);
+        let _ = json::decode(&bytes, &ty);
+    }
+
+    #[test]
+    fn encodings_round_trip_and_corruption_never_panics(
+        (ty, value) in typed_values(),
+        cut in any::<prop::sample::Index>(),
+        flip in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        for (encode, decode) in [
+            (msgpack::encode as fn(&Value, &Type) -> _, msgpack::decode as fn(&[u8], &Type) -> _),
+            (json::encode, json::decode),
+        ] {
+            let Ok(bytes) = encode(&value, &ty) else { continue };
+            if let Ok(back) = decode(&bytes, &ty) {
+                prop_assert!(back.equivalent(&value), "{value:?} came back as {back:?}");
+            }
+            if !bytes.is_empty() {
+                let _ = decode(&bytes[..cut.index(bytes.len())], &ty);
+                let mut flipped = bytes.clone();
+                flipped[flip.index(bytes.len())] = byte;
+                let _ = decode(&flipped, &ty);
+            }
+        }
+    }
+}
