@@ -6,7 +6,8 @@
 //!
 //! - this module: [`Sandbox`], [`run`], the options ([`Args`], [`Options`]), the shared state,
 //!   the `/_sandbox/*` control routes and the router that merges every vendor's routes;
-//! - `store`: every object the sandbox holds, serializable to JSON, persisted with `--state`;
+//! - `store`: every object the sandbox holds, serializable to JSON, persisted with `--state`
+//!   (through an exclusively created temporary file, mode 0600, renamed over the target);
 //! - `faults`: `--faults` and the middleware that injects them;
 //! - `digest`: the server side of HTTP Digest authentication;
 //! - `ratelimit`: sliding-window request limits (env0's documented 1,000 requests per 60 s,
@@ -75,8 +76,9 @@ pub const USAGE: &str = "\
 usage: keysmith-sandbox [--addr 127.0.0.1:0] [--state FILE] [--faults SPEC]
 
   --addr ADDR     address to listen on (default 127.0.0.1:0: a free port)
-  --state FILE    keep every object in FILE (JSON, written atomically after each change)
-                  and reuse the seeded credentials it holds on restart
+  --state FILE    keep every object in FILE (JSON with every secret: written atomically
+                  after each change, mode 0600) and reuse the seeded credentials it holds
+                  on restart
   --faults SPEC   inject faults, e.g. error_rate=0.1,throttle_rate=0.1,ambiguous_rate=0.05,latency_ms=20
 
 Prints one JSON line with the URL and the seeded credentials once it accepts connections,
