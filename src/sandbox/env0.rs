@@ -61,8 +61,9 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use super::connections::Connection;
 use super::digest::constant_time_eq;
-use super::faults::{Connection, Fault};
+use super::faults::Fault;
 use super::ratelimit::{parse_config, Limit, LimitConfig};
 use super::store::{
     now_rfc3339, random_alphanumeric, random_lowercase_alphanumeric, rfc3339_at, unix_now, uuid_v4,

@@ -11,30 +11,23 @@
 //! - `ambiguous_rate` (writes only: every method but GET/HEAD/OPTIONS): run the handler, so
 //!   the write is committed (and persisted), then, if it succeeded (2xx), drop the connection
 //!   without sending a response; a refused write (4xx, a 401 challenge) is answered as usual.
-//!   The drop is real: the connection's stream ([`DroppableStream`]) starts failing every read
-//!   and write, so hyper abandons the connection and closes the socket.
+//!   The drop is real: the connection's stream (`connections::DroppableStream`) starts failing
+//!   every read and write, so hyper abandons the connection and closes the socket.
 //!
 //! The rates must each be in `[0, 1]` and sum to at most 1.
 
-use std::io;
-use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::serve::{IncomingStream, Listener};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 
+use super::connections::Connection;
 use super::Shared;
 
 /// The longest latency accepted, in milliseconds.
@@ -205,135 +198,6 @@ pub(crate) async fn apply(
                 }
             }
             response
-        }
-    }
-}
-
-/// The listener the sandbox serves on: a TCP listener whose connections can be dropped
-/// from inside a request (see [`Connection`]).
-#[derive(Debug)]
-pub(crate) struct SandboxListener {
-    inner: TcpListener,
-}
-
-impl SandboxListener {
-    /// Wraps a bound TCP listener.
-    pub(crate) fn new(inner: TcpListener) -> SandboxListener {
-        SandboxListener { inner }
-    }
-}
-
-impl Listener for SandboxListener {
-    type Io = DroppableStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        DroppableStream {
-                            inner: stream,
-                            dropped: Arc::new(AtomicBool::new(false)),
-                        },
-                        addr,
-                    );
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a little and go on.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A TCP stream that starts failing every read and write once dropped through its
-/// [`Connection`], which makes hyper abandon the connection without writing a response.
-#[derive(Debug)]
-pub(crate) struct DroppableStream {
-    inner: TcpStream,
-    dropped: Arc<AtomicBool>,
-}
-
-impl DroppableStream {
-    fn check(&self) -> io::Result<()> {
-        if self.dropped.load(Ordering::Acquire) {
-            Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "connection dropped by fault injection",
-            ))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl AsyncRead for DroppableStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.check()?;
-        Pin::new(&mut this.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for DroppableStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.check()?;
-        Pin::new(&mut this.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.check()?;
-        Pin::new(&mut this.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-/// Per-connection information handed to requests (as `ConnectInfo<Connection>`): lets a
-/// request drop its own connection.
-#[derive(Debug, Clone)]
-pub(crate) struct Connection {
-    dropped: Arc<AtomicBool>,
-    peer: SocketAddr,
-}
-
-impl Connection {
-    /// The client's address.
-    pub(crate) fn peer(&self) -> SocketAddr {
-        self.peer
-    }
-
-    /// Makes every further read and write on the connection fail.
-    pub(crate) fn drop_now(&self) {
-        self.dropped.store(true, Ordering::Release);
-    }
-}
-
-impl Connected<IncomingStream<'_, SandboxListener>> for Connection {
-    fn connect_info(stream: IncomingStream<'_, SandboxListener>) -> Self {
-        Connection {
-            dropped: stream.io().dropped.clone(),
-            peer: *stream.remote_addr(),
         }
     }
 }

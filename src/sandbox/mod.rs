@@ -8,6 +8,8 @@
 //!   the `/_sandbox/*` control routes and the router that merges every vendor's routes;
 //! - `store`: every object the sandbox holds, serializable to JSON, persisted with `--state`
 //!   (through an exclusively created temporary file, mode 0600, renamed over the target);
+//! - `connections`: the listener and each connection served through hyper, with the header
+//!   and idle timeouts that cut off slow and idle clients;
 //! - `faults`: `--faults` and the middleware that injects them;
 //! - `digest`: the server side of HTTP Digest authentication;
 //! - `ratelimit`: sliding-window request limits (env0's documented 1,000 requests per 60 s,
@@ -36,6 +38,7 @@
 
 mod atlas;
 mod braintrust;
+mod connections;
 mod digest;
 mod env0;
 mod faults;
@@ -68,7 +71,7 @@ pub use store::{
     AtlasCredentials, BraintrustCredentials, Credentials, Env0Credentials, TraceloopCredentials,
 };
 
-use faults::{Connection, SandboxListener};
+use connections::{SandboxListener, Timeouts};
 use store::{IdGen, Store};
 
 /// Usage text of the `keysmith-sandbox` binary.
@@ -82,7 +85,8 @@ usage: keysmith-sandbox [--addr 127.0.0.1:0] [--state FILE] [--faults SPEC]
   --faults SPEC   inject faults, e.g. error_rate=0.1,throttle_rate=0.1,ambiguous_rate=0.05,latency_ms=20
 
 Prints one JSON line with the URL and the seeded credentials once it accepts connections,
-then serves until SIGTERM or SIGINT.";
+then serves until SIGTERM or SIGINT. A client that takes over 10 s to send a request head,
+stalls a request body or leaves a connection idle for 60 s is disconnected.";
 
 /// Everything that can go wrong starting or running the sandbox.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +133,12 @@ pub struct Options {
     pub nonce_ttl: Duration,
     /// How long an OAuth access token stays valid (default 3600 s, as Atlas).
     pub token_ttl: Duration,
+    /// How long a client may take to send a request's head once its first byte arrived
+    /// (default 10 s); then the connection is closed.
+    pub header_timeout: Duration,
+    /// How long a connection may move no byte while no request is in flight, and a request
+    /// body may stall (default 60 s); then the connection is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Options {
@@ -138,6 +148,8 @@ impl Default for Options {
             faults: Faults::default(),
             nonce_ttl: Duration::from_secs(300),
             token_ttl: Duration::from_secs(3600),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -214,6 +226,7 @@ pub(crate) struct Shared {
     token_ttl: Duration,
     env0_limits: ratelimit::RateLimiter<env0::RateLimit>,
     braintrust_limits: ratelimit::RateLimiter<braintrust::RateLimit>,
+    timeouts: Timeouts,
 }
 
 #[derive(Debug)]
@@ -374,23 +387,32 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Reads each request's body before any guard can refuse it. A refusal (a Digest challenge,
 /// a 401) that left the body unread would make hyper close the connection, and a client
-/// that resends on the same connection (as every Digest client does) would see it drop.
+/// that resends on the same connection (as every Digest client does) would see it drop. A body
+/// that stalls for the idle timeout is answered 408 (and the connection closed).
 async fn read_whole_body(
+    State(shared): State<Arc<Shared>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(bytes) => {
+    let read = tokio::time::timeout(shared.timeouts.idle, axum::body::to_bytes(body, MAX_BODY));
+    match read.await {
+        Ok(Ok(bytes)) => {
             next.run(axum::extract::Request::from_parts(
                 parts,
                 axum::body::Body::from(bytes),
             ))
             .await
         }
-        Err(_) => (
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        Ok(Err(_)) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
             "request body unreadable or larger than 64 MiB",
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            [(header::CONNECTION, "close")],
+            "the request body stalled",
         )
             .into_response(),
     }
@@ -464,6 +486,10 @@ impl Sandbox {
                 token_ttl: options.token_ttl,
                 env0_limits: ratelimit::RateLimiter::new(env0::RateLimit::default()),
                 braintrust_limits: ratelimit::RateLimiter::new(braintrust::RateLimit::default()),
+                timeouts: Timeouts {
+                    header: options.header_timeout,
+                    idle: options.idle_timeout,
+                },
             }),
         })
     }
@@ -521,7 +547,8 @@ impl Sandbox {
     }
 
     /// The router serving every vendor and the control routes. Fault injection can drop a
-    /// connection only when served by [`Sandbox::serve`].
+    /// connection, and slow or idle clients are cut off, only when served by
+    /// [`Sandbox::serve`].
     pub fn router(&self) -> Router {
         let shared = &self.shared;
         Router::new()
@@ -533,20 +560,21 @@ impl Sandbox {
             .merge(env0::routes(shared))
             .merge(braintrust::routes(shared))
             .fallback(fallback)
-            .layer(axum::middleware::from_fn(read_whole_body))
+            .layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                read_whole_body,
+            ))
             .with_state(shared.clone())
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops accepting, lets requests
-    /// in flight finish (at most 5 s) and returns.
+    /// in flight finish (at most 5 s) and returns. Clients slower than the header timeout or
+    /// quieter than the idle timeout of [`Options`] are disconnected.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), SandboxError> {
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<Connection>();
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -564,10 +592,14 @@ impl Sandbox {
                 std::future::pending::<()>().await;
             }
         };
-        let server =
-            axum::serve(SandboxListener::new(listener), app).with_graceful_shutdown(graceful);
+        let server = connections::serve(
+            SandboxListener::new(listener),
+            self.router(),
+            self.shared.timeouts,
+            graceful,
+        );
         tokio::select! {
-            result = server => result.map_err(|e| SandboxError::Io { context: "serving".into(), source: e })?,
+            () = server => {}
             () = deadline => tracing::warn!("requests still in flight 5 s after shutdown; stopping anyway"),
         }
         self.shared.persist().await

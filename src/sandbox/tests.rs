@@ -13,6 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use super::{Faults, Options, Sandbox, SandboxError};
 
 mod braintrust;
+mod connections;
 mod env0;
 mod traceloop;
 
