@@ -295,12 +295,27 @@ fn faults_flag_applies_from_the_start() {
 }
 
 #[test]
+fn faults_can_aim_at_some_methods() {
+    let running = start(&["--faults", "error_rate=1,methods=POST+DELETE"]);
+    let (status, body) = running.get("/api/atlas/v2/orgs");
+    assert_eq!(status, 401, "a GET is not faulted: {body}");
+    let (status, body) = running.request("POST", "/v1/api_key", &[], "{}");
+    assert_eq!(status, 503, "{body}");
+    let (status, body) = running.get("/_sandbox/faults");
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""methods":["POST","DELETE"]"#), "{body}");
+    let (exit, _) = running.terminate();
+    assert!(exit.success());
+}
+
+#[test]
 fn bad_arguments_exit_with_usage() {
     for args in [
         &["--bogus"][..],
         &["--addr"],
         &["--addr", "nowhere"],
         &["--faults", "error_rate=7"],
+        &["--faults", "methods=FETCH"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_keysmith-sandbox"))
             .args(args)

@@ -28,7 +28,8 @@
 //! - `POST /_sandbox/reset`: empties every vendor's objects except the seeded credentials and
 //!   what they belong to, and zeroes the request counters; answers the new state;
 //! - `GET /_sandbox/faults`, `POST /_sandbox/faults` (body: the `--faults` SPEC text or the same
-//!   as a JSON object; empty clears): the faults in force.
+//!   as a JSON object; empty clears): the faults in force, `methods` (the HTTP methods the
+//!   rates apply to) an array of names or `null` for every method.
 //!
 //! Vendor helpers (documented in each vendor's module): `/_sandbox/atlas/…` (projects, project
 //! roles), `/_sandbox/env0/rate_limit` (lower env0's limit, e.g. `{"limit": 5, "window_secs":
@@ -83,6 +84,8 @@ usage: keysmith-sandbox [--addr 127.0.0.1:0] [--state FILE] [--faults SPEC]
                   after each change, mode 0600) and reuse the seeded credentials it holds
                   on restart
   --faults SPEC   inject faults, e.g. error_rate=0.1,throttle_rate=0.1,ambiguous_rate=0.05,latency_ms=20
+                  (503s, 429s, writes committed then dropped, added latency); methods=POST+DELETE
+                  aims the rates at those HTTP methods only (default: every method)
 
 Prints one JSON line with the URL and the seeded credentials once it accepts connections,
 then serves until SIGTERM or SIGINT. A client that takes over 10 s to send a request head,
@@ -535,7 +538,8 @@ impl Sandbox {
     ///  "traceloop": {"orgs": [{"id", "name", "envs": ["dev", …], "retention_hours",
     ///                          "created"}]},
     ///  "requests": {"atlas.api_keys.list": 3, …},
-    ///  "faults": {"error_rate", "throttle_rate", "ambiguous_rate", "latency_ms"}}
+    ///  "faults": {"error_rate", "throttle_rate", "ambiguous_rate", "latency_ms",
+    ///             "methods": ["POST", …] or null}}
     /// ```
     pub fn state_view(&self) -> Value {
         self.shared.state_view()
