@@ -35,7 +35,10 @@
 //!   family), answered 429 with `Retry-After` until the window frees up;
 //! - `POST /_sandbox/braintrust/organizations` (`{"name", "api_url"?, "is_universal_api"?,
 //!   "is_dataplane_private"?, "proxy_url"?, "realtime_url"?, "image_rendering_mode"?}`): adds an
-//!   organization the sandbox user belongs to; 201 `Organization`.
+//!   organization the sandbox user belongs to; 201 `Organization`;
+//! - `POST /_sandbox/braintrust/api_keys/{id}/created` (`{"created": "9999-12-31T23:00:00Z"}`,
+//!   any RFC 3339 date-time): the key's `created` from now on, reported verbatim by every route
+//!   (a test hook for far-future or odd vendor dates); 200 the key, 404 for an unknown `id`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,7 +58,7 @@ use super::digest::constant_time_eq;
 use super::faults::Fault;
 use super::ratelimit::{parse_config, retry_after_secs, Limit, LimitConfig};
 use super::store::{random_alphanumeric, uuid_v4, BraintrustCredentials};
-use super::{control_error, form_pairs, vendor_layers, Shared};
+use super::{control_error, created_of, form_pairs, vendor_layers, Shared};
 
 /// Values of `image_rendering_mode` besides null.
 const IMAGE_RENDERING_MODES: [&str; 3] = ["auto", "click_to_load", "blocked"];
@@ -309,6 +312,10 @@ pub(crate) fn routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
             get(get_rate_limit).post(set_rate_limit),
         )
         .route("/_sandbox/braintrust/organizations", post(add_org))
+        .route(
+            "/_sandbox/braintrust/api_keys/{id}/created",
+            post(set_created),
+        )
 }
 
 /// The request-counter family of a Braintrust request, e.g. `braintrust.api_keys.list`.
@@ -843,6 +850,34 @@ async fn add_org(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         return control_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
     }
     (StatusCode::CREATED, Json(org_json(&org))).into_response()
+}
+
+/// `POST /_sandbox/braintrust/api_keys/{id}/created`: the key's `created` becomes the given
+/// time.
+async fn set_created(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let created = match created_of(&body) {
+        Ok(created) => created,
+        Err(why) => return control_error(StatusCode::BAD_REQUEST, &why),
+    };
+    let id = id.to_ascii_lowercase();
+    let updated = shared.try_mutate(|s| {
+        let data = &mut s.braintrust;
+        let key = data.api_keys.iter_mut().find(|k| k.id == id).ok_or(())?;
+        key.created = created;
+        let key = key.clone();
+        Ok::<_, ()>(key_json(data, &key, false))
+    });
+    let Ok(key) = updated else {
+        return control_error(StatusCode::NOT_FOUND, "no such API key");
+    };
+    if let Err(e) = shared.persist().await {
+        return control_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+    }
+    Json(key).into_response()
 }
 
 #[cfg(test)]

@@ -44,7 +44,10 @@
 //!   /api-keys/a` and `DELETE /api-keys/b` together): sets the limit and empties the windows;
 //! - `POST /_sandbox/env0/organizations/{id}/projects` and `…/roles` (body optional
 //!   `{"name"}`): add a project or a custom role to an organization, 201 `{"id", "name",
-//!   "organizationId"}`.
+//!   "organizationId"}`;
+//! - `POST /_sandbox/env0/api_keys/{id}/created` (`{"created": "9999-12-31T23:00:00Z"}`, any
+//!   RFC 3339 date-time): the key's `createdAt` from now on, reported verbatim (a test hook for
+//!   far-future or odd vendor dates); 200 the key as listed, 404 for an unknown `id`.
 
 use std::sync::Arc;
 
@@ -69,7 +72,7 @@ use super::store::{
     now_rfc3339, random_alphanumeric, random_lowercase_alphanumeric, rfc3339_at, unix_now, uuid_v4,
     Env0Credentials, IdGen,
 };
-use super::{control_error, form_pairs, vendor_layers, Shared};
+use super::{control_error, created_of, form_pairs, vendor_layers, Shared};
 
 /// Roles a project permission can grant.
 const PROJECT_ROLES: [&str; 4] = ["Planner", "Viewer", "Deployer", "Admin"];
@@ -379,6 +382,7 @@ pub(crate) fn routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
             post(add_project),
         )
         .route("/_sandbox/env0/organizations/{id}/roles", post(add_role))
+        .route("/_sandbox/env0/api_keys/{id}/created", post(set_created))
 }
 
 /// The request-counter family of an env0 request, e.g. `env0.api_keys.create`.
@@ -989,6 +993,42 @@ async fn add_role(
     body: Bytes,
 ) -> Response {
     add_named(&shared, org_id, &body, true).await
+}
+
+/// `POST /_sandbox/env0/api_keys/{id}/created`: the key's `createdAt` becomes the given time.
+async fn set_created(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let created = match created_of(&body) {
+        Ok(created) => created,
+        Err(why) => return control_error(StatusCode::BAD_REQUEST, &why),
+    };
+    let updated = shared.try_mutate(|s| {
+        s.env0
+            .orgs
+            .iter_mut()
+            .find_map(|o| {
+                let org_id = o.id.clone();
+                o.api_keys
+                    .iter_mut()
+                    .find(|k| k.id == id)
+                    .map(|k| (org_id, k))
+            })
+            .map(|(org_id, key)| {
+                key.created_at = created;
+                key_json(&org_id, key, false)
+            })
+            .ok_or(())
+    });
+    let Ok(key) = updated else {
+        return control_error(StatusCode::NOT_FOUND, "no such API key");
+    };
+    if let Err(e) = shared.persist().await {
+        return control_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+    }
+    Json(key).into_response()
 }
 
 #[cfg(test)]

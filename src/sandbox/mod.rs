@@ -35,7 +35,10 @@
 //! roles), `/_sandbox/env0/rate_limit` (lower env0's limit, e.g. `{"limit": 5, "window_secs":
 //! 2}`), `/_sandbox/env0/organizations/{id}/projects|roles`, `/_sandbox/braintrust/rate_limit`
 //! and `/_sandbox/braintrust/organizations`. Reset keeps the configured rate limits and
-//! empties their windows; rate limits are not persisted.
+//! empties their windows; rate limits are not persisted. Test hooks that make a vendor report
+//! a given creation time (body `{"created": "9999-12-31T23:00:00Z"}`, any RFC 3339 date-time,
+//! reported verbatim): `POST /_sandbox/env0/api_keys/{id}/created` and
+//! `POST /_sandbox/braintrust/api_keys/{id}/created`.
 
 mod atlas;
 mod braintrust;
@@ -673,6 +676,22 @@ async fn post_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response
         }
         Err(e) => control_error(StatusCode::BAD_REQUEST, &e.to_string()),
     }
+}
+
+/// The timestamp of a `POST /_sandbox/<vendor>/…/created` test hook's body,
+/// `{"created": "<RFC 3339>"}`: any valid RFC 3339 date-time (year 9999 included), kept as
+/// written so the vendor's routes report it verbatim. `Err`: why the body is refused.
+pub(crate) fn created_of(body: &[u8]) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Created {
+        created: String,
+    }
+    let Created { created } = serde_json::from_slice(body)
+        .map_err(|_| "body must be {\"created\": \"<RFC 3339 date-time>\"}".to_owned())?;
+    time::OffsetDateTime::parse(&created, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("created: {created:?} is not an RFC 3339 date-time: {e}"))?;
+    Ok(created)
 }
 
 /// An error of a `/_sandbox/*` route: `{"error": message}`.
