@@ -10,6 +10,8 @@
 //!   (through an exclusively created temporary file, mode 0600, renamed over the target);
 //! - `connections`: the listener and each connection served through hyper, with the header
 //!   and idle timeouts that cut off slow and idle clients;
+//! - [`detach`]: `--env`, the sandbox in the background with shell `export` lines, like
+//!   `ssh-agent`;
 //! - `faults`: `--faults` and the middleware that injects them;
 //! - `digest`: the server side of HTTP Digest authentication;
 //! - `ratelimit`: sliding-window request limits (env0's documented 1,000 requests per 60 s,
@@ -43,6 +45,7 @@
 mod atlas;
 mod braintrust;
 mod connections;
+mod detach;
 mod digest;
 mod env0;
 mod faults;
@@ -70,7 +73,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-pub use faults::{Faults, FaultsError};
+pub use detach::{detach, open_log};
+pub use faults::{Faults, FaultsError, Methods};
 pub use store::{
     AtlasCredentials, BraintrustCredentials, Credentials, Env0Credentials, TraceloopCredentials,
 };
@@ -80,7 +84,7 @@ use store::{IdGen, Store};
 
 /// Usage text of the `keysmith-sandbox` binary.
 pub const USAGE: &str = "\
-usage: keysmith-sandbox [--addr 127.0.0.1:0] [--state FILE] [--faults SPEC]
+usage: keysmith-sandbox [--addr 127.0.0.1:0] [--state FILE] [--faults SPEC] [--log FILE] [--env]
 
   --addr ADDR     address to listen on (default 127.0.0.1:0: a free port)
   --state FILE    keep every object in FILE (JSON with every secret: written atomically
@@ -89,6 +93,11 @@ usage: keysmith-sandbox [--addr 127.0.0.1:0] [--state FILE] [--faults SPEC]
   --faults SPEC   inject faults, e.g. error_rate=0.1,throttle_rate=0.1,ambiguous_rate=0.05,latency_ms=20
                   (503s, 429s, writes committed then dropped, added latency); methods=POST+DELETE
                   aims the rates at those HTTP methods only (default: every method)
+  --log FILE      append the log to FILE instead of writing it to stderr
+  --env           like ssh-agent: start the sandbox in the background, print shell export
+                  lines for every backend's environment variables and KEYSMITH_SANDBOX_PID,
+                  and exit: eval \"$(keysmith-sandbox --env)\" readies a shell and
+                  kill $KEYSMITH_SANDBOX_PID stops the sandbox
 
 Prints one JSON line with the URL and the seeded credentials once it accepts connections,
 then serves until SIGTERM or SIGINT. A client that takes over 10 s to send a request head,
@@ -114,6 +123,14 @@ pub enum SandboxError {
         path: PathBuf,
         /// What is wrong with it.
         message: String,
+    },
+    /// The background sandbox of `--env` exited (or was stopped) before it was ready.
+    #[error("the background sandbox did not start ({status}){}", if output.is_empty() { String::new() } else { format!(": {output}") })]
+    NotStarted {
+        /// How it ended.
+        status: String,
+        /// What it wrote on stderr.
+        output: String,
     },
     /// An I/O operation failed.
     #[error("{context}: {source}")]
@@ -165,8 +182,14 @@ impl Default for Options {
 pub struct Args {
     /// `--addr`: where to listen (default `127.0.0.1:0`).
     pub addr: SocketAddr,
+    /// `--env`: start a detached sandbox and print shell `export` lines (see [`detach`]).
+    pub env: bool,
+    /// `--log FILE`: append the log there instead of writing it to stderr.
+    pub log: Option<PathBuf>,
     /// Everything else.
     pub options: Options,
+    /// The arguments as given, without `--env` and `--log`: what a detached sandbox runs with.
+    serve_args: Vec<String>,
 }
 
 impl Args {
@@ -179,24 +202,43 @@ impl Args {
     {
         let mut parsed = Args {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            env: false,
+            log: None,
             options: Options::default(),
+            serve_args: Vec::new(),
         };
         let mut args = args.into_iter().map(Into::into);
         while let Some(arg) = args.next() {
             if arg == "-h" || arg == "--help" {
                 return Err(SandboxError::Help);
             }
+            if arg == "--env" {
+                parsed.env = true;
+                continue;
+            }
             let (flag, inline) = match arg.split_once('=') {
                 Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
                 _ => (arg.clone(), None),
             };
+            let mut taken = None;
             let mut value = || {
-                inline
+                let v = inline
                     .clone()
                     .or_else(|| args.next())
-                    .ok_or_else(|| SandboxError::Usage(format!("{flag} needs a value")))
+                    .ok_or_else(|| SandboxError::Usage(format!("{flag} needs a value")))?;
+                taken = Some(v.clone());
+                Ok::<_, SandboxError>(v)
             };
             match flag.as_str() {
+                "--env" => return Err(SandboxError::Usage("--env takes no value".into())),
+                "--log" => {
+                    let v = value()?;
+                    if v.is_empty() {
+                        return Err(SandboxError::Usage("--log needs a file name".into()));
+                    }
+                    parsed.log = Some(PathBuf::from(v));
+                    continue;
+                }
                 "--addr" => {
                     let v = value()?;
                     parsed.addr = v.parse().map_err(|_| {
@@ -215,6 +257,8 @@ impl Args {
                 "--faults" => parsed.options.faults = Faults::parse(&value()?)?,
                 _ => return Err(SandboxError::Usage(format!("unknown argument `{arg}`"))),
             }
+            parsed.serve_args.push(flag);
+            parsed.serve_args.extend(taken);
         }
         Ok(parsed)
     }
