@@ -34,7 +34,7 @@
 //!   rates apply to) an array of names or `null` for every method.
 //!
 //! Vendor helpers (documented in each vendor's module): `/_sandbox/atlas/…` (projects, project
-//! roles), `/_sandbox/env0/rate_limit` (lower env0's limit, e.g. `{"limit": 5, "window_secs":
+//! roles; Atlas's own project routes then assign keys), `/_sandbox/env0/rate_limit` (lower env0's limit, e.g. `{"limit": 5, "window_secs":
 //! 2}`), `/_sandbox/env0/organizations/{id}/projects|roles`, `/_sandbox/braintrust/rate_limit`
 //! and `/_sandbox/braintrust/organizations`. Reset keeps the configured rate limits and
 //! empties their windows; rate limits are not persisted. Test hooks that make a vendor report
@@ -562,6 +562,9 @@ impl Sandbox {
     ///                      "org_owner_id", "seeded", "projects": [{"id", "name"}],
     ///                      "api_keys": [{"id", "desc", "public_key", "roles": ["ORG_…"],
     ///                                    "project_roles": [{"group_id", "role_name"}],
+    ///                                    "access_list": [{"cidr_block", "created",
+    ///                                                     "last_used", "last_used_address",
+    ///                                                     "count"}],
     ///                                    "created", "seeded"}],
     ///                      "service_accounts": [{"client_id", "name", "description", "roles",
     ///                                            "created", "seeded"}]}],

@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::{Faults, Options, Sandbox, SandboxError};
 
+mod atlas_access;
 mod braintrust;
 mod connections;
 mod env0;

@@ -77,8 +77,30 @@ pub(crate) struct ApiKey {
     /// Project roles.
     #[serde(default)]
     pub project_roles: Vec<ProjectRole>,
+    /// Access list: the addresses the key may be used from (any, when empty).
+    #[serde(default)]
+    pub access_list: Vec<AccessEntry>,
     /// Creation time, RFC 3339 (not reported by the API).
     pub created: String,
+}
+
+/// An entry of an API key's access list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AccessEntry {
+    /// The block, in Atlas's spelling (`203.0.113.0/24`, `203.0.113.7/32`,
+    /// `2001:db8:0:0:0:0:0:0/32`); see `access_list::Cidr`.
+    pub cidr_block: String,
+    /// When it was added, RFC 3339.
+    pub created: String,
+    /// When the key was last used from an address in it.
+    #[serde(default)]
+    pub last_used: Option<String>,
+    /// That address.
+    #[serde(default)]
+    pub last_used_address: Option<String>,
+    /// How many requests came from addresses in it.
+    #[serde(default)]
+    pub count: u64,
 }
 
 /// A role of an API key in a project.
@@ -142,6 +164,18 @@ pub(crate) struct Seed {
 /// The seeded service account's secret never expires in practice (100 years).
 pub(super) const SEED_SECRET_LIFETIME: i64 = 100 * 365 * 24 * 3600;
 
+impl Org {
+    /// The API key `id` of this organization.
+    pub(super) fn key(&self, id: &str) -> Option<&ApiKey> {
+        self.api_keys.iter().find(|k| k.id == id)
+    }
+
+    /// The API key `id` of this organization, to change.
+    pub(super) fn key_mut(&mut self, id: &str) -> Option<&mut ApiKey> {
+        self.api_keys.iter_mut().find(|k| k.id == id)
+    }
+}
+
 impl AtlasData {
     /// New credentials and the objects they belong to: an org holding an `ORG_OWNER` API key
     /// and an `ORG_OWNER` service account.
@@ -187,6 +221,7 @@ impl AtlasData {
                 private_key: credentials.private_key.clone(),
                 roles: vec!["ORG_OWNER".to_owned()],
                 project_roles: Vec::new(),
+                access_list: Vec::new(),
                 created: seed.org_created.clone(),
             }],
             service_accounts: vec![ServiceAccount {
@@ -224,6 +259,7 @@ impl AtlasData {
                             "public_key": k.public_key,
                             "roles": k.roles,
                             "project_roles": k.project_roles,
+                            "access_list": k.access_list,
                             "created": k.created,
                             "seeded": k.id == self.seed.api_key_id,
                         })
@@ -281,6 +317,23 @@ impl AtlasData {
 
     pub(super) fn public_key_taken(&self, public_key: &str) -> bool {
         self.private_key_of(public_key).is_some()
+    }
+
+    /// The organization holding project `group_id`, and the project.
+    pub(super) fn project(&self, group_id: &str) -> Option<(&Org, &Project)> {
+        self.orgs
+            .iter()
+            .find_map(|o| o.projects.iter().find(|p| p.id == group_id).map(|p| (o, p)))
+    }
+
+    /// The organization and API key whose public key is `public_key`.
+    pub(super) fn key_by_public_key(&self, public_key: &str) -> Option<(&Org, &ApiKey)> {
+        self.orgs.iter().find_map(|o| {
+            o.api_keys
+                .iter()
+                .find(|k| k.public_key == public_key)
+                .map(|k| (o, k))
+        })
     }
 
     pub(super) fn service_account(&self, client_id: &str) -> Option<&ServiceAccount> {

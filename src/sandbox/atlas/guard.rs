@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use crate::sandbox::connections::Connection;
 use crate::sandbox::digest::{self, ATLAS_REALM};
 use crate::sandbox::store::unix_now;
 use crate::sandbox::{form_pairs, Shared};
@@ -22,6 +24,78 @@ pub(crate) enum Caller {
     ApiKey(String),
     /// A service account, by bearer token.
     ServiceAccount(String),
+}
+
+/// The client's address (a request extension when the sandbox serves the connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PeerIp(pub(super) std::net::IpAddr);
+
+/// The roles a caller holds in one organization, as Atlas's role requirements read them.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Grants {
+    org_roles: Vec<String>,
+    project_roles: Vec<ProjectRole>,
+}
+
+impl Grants {
+    /// The caller's roles in `org_id` (none when it belongs to another organization).
+    pub(super) fn of(data: &AtlasData, caller: &Caller, org_id: &str) -> Grants {
+        let Some(org) = data.org(org_id) else {
+            return Grants::default();
+        };
+        match caller {
+            Caller::ApiKey(public_key) => org
+                .api_keys
+                .iter()
+                .find(|k| k.public_key == *public_key)
+                .map(|k| Grants {
+                    org_roles: k.roles.clone(),
+                    project_roles: k.project_roles.clone(),
+                })
+                .unwrap_or_default(),
+            Caller::ServiceAccount(client_id) => org
+                .service_accounts
+                .iter()
+                .find(|sa| sa.client_id == *client_id)
+                .map(|sa| Grants {
+                    org_roles: sa.roles.clone(),
+                    project_roles: Vec::new(),
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    fn has(&self, role: &str) -> bool {
+        self.org_roles.iter().any(|r| r == role)
+    }
+
+    fn has_in(&self, group_id: &str, role: Option<&str>) -> bool {
+        self.project_roles
+            .iter()
+            .any(|r| r.group_id == group_id && role.is_none_or(|role| r.role_name == role))
+    }
+
+    /// "Organization Member": any organization role.
+    pub(super) fn org_member(&self) -> bool {
+        !self.org_roles.is_empty()
+    }
+
+    /// "Organization Owner".
+    pub(super) fn org_owner(&self) -> bool {
+        self.has("ORG_OWNER")
+    }
+
+    /// "Project Read Only" in `group_id`: any role there, or an organization role that
+    /// reads every project.
+    pub(super) fn project_read(&self, group_id: &str) -> bool {
+        self.org_owner() || self.has("ORG_READ_ONLY") || self.has_in(group_id, None)
+    }
+
+    /// "Project Owner" (which the "Project Access Manager" routes also accept) in `group_id`.
+    // GUESS: only Organization Owner and `GROUP_OWNER` are taken to grant it.
+    pub(super) fn project_owner(&self, group_id: &str) -> bool {
+        self.org_owner() || self.has_in(group_id, Some("GROUP_OWNER"))
+    }
 }
 
 /// `http://<Host>`: the base of `links[].href`.
@@ -48,7 +122,17 @@ pub(super) async fn guard(
         // Challenges are never enveloped: a client must see the 401 to authenticate.
         Err(stale) => return challenge(&shared, stale),
     };
-    let response = if accepts_version(request.headers()) {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<Connection>>()
+        .map(|c| PeerIp(c.0.peer().ip().to_canonical()));
+    let admitted = match (&caller, peer) {
+        (Caller::ApiKey(public_key), Some(PeerIp(ip))) => admit(&shared, public_key, ip),
+        _ => Ok(()),
+    };
+    let response = if let Err(refused) = admitted {
+        refused.into_response()
+    } else if accepts_version(request.headers()) {
         let host = request
             .headers()
             .get(header::HOST)
@@ -56,6 +140,9 @@ pub(super) async fn guard(
             .unwrap_or("localhost")
             .to_owned();
         request.extensions_mut().insert(caller);
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(peer);
+        }
         request
             .extensions_mut()
             .insert(BaseUrl(format!("http://{host}")));

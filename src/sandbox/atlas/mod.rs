@@ -1,5 +1,6 @@
-//! MongoDB Atlas Administration API v2, as far as keysmith uses it: organizations and their
-//! programmatic API keys, HTTP Digest and OAuth2 client-credentials authentication.
+//! MongoDB Atlas Administration API v2, as far as keysmith uses it: organizations, their
+//! programmatic API keys with access lists and project roles, HTTP Digest and OAuth2
+//! client-credentials authentication.
 //!
 //! # Routes
 //!
@@ -15,6 +16,15 @@
 //! | `GET /api/atlas/v2/orgs/{orgId}/apiKeys/{apiUserId}` | 200 `ApiKeyUserDetails`, `privateKey` redacted |
 //! | `PATCH /api/atlas/v2/orgs/{orgId}/apiKeys/{apiUserId}` | 200 (`desc` and/or `roles`) |
 //! | `DELETE /api/atlas/v2/orgs/{orgId}/apiKeys/{apiUserId}` | 204 |
+//! | `GET /api/atlas/v2/orgs/{orgId}/apiKeys/{apiUserId}/accessList` | 200 `PaginatedApiUserAccessListResponseView` |
+//! | `POST /api/atlas/v2/orgs/{orgId}/apiKeys/{apiUserId}/accessList` | 200 the list; body `[{"ipAddress"} or {"cidrBlock"}, …]`; 409 for an entry already listed |
+//! | `GET /api/atlas/v2/orgs/{orgId}/apiKeys/{apiUserId}/accessList/{ipAddress}` | 200 `UserAccessListResponse` (`{ipAddress}` an address or a URL-encoded block, `192.0.2.0%2F24`) |
+//! | `DELETE /api/atlas/v2/orgs/{orgId}/apiKeys/{apiUserId}/accessList/{ipAddress}` | 204 |
+//! | `GET /api/atlas/v2/groups/{groupId}/apiKeys` | 200 `PaginatedApiApiUser`: the keys with roles in the project |
+//! | `POST /api/atlas/v2/groups/{groupId}/apiKeys` | 200 `ApiKeyUserDetails` of a new key with project `roles`, `privateKey` unredacted |
+//! | `POST /api/atlas/v2/groups/{groupId}/apiKeys/{apiUserId}` | 204; body `[{"roles": ["GROUP_…"]}]`; 409 `API_KEY_ALREADY_IN_GROUP` |
+//! | `PATCH /api/atlas/v2/groups/{groupId}/apiKeys/{apiUserId}` | 200 `ApiKeyUserDetails`; `roles` replace the key's roles in the project, `desc` |
+//! | `DELETE /api/atlas/v2/groups/{groupId}/apiKeys/{apiUserId}` | 204 (unassigned) |
 //! | `POST /api/oauth/token` | 200 `{"access_token","expires_in","token_type":"Bearer"}` |
 //! | `POST /api/oauth/revoke` | 200 |
 //!
@@ -28,12 +38,22 @@
 //! `application/json` `ApiError`s. `pretty=true` pretty-prints; `envelope=true` answers 200
 //! with `{"status", "content"}` (lists: the page plus `"status"`).
 //!
+//! A key's project roles appear in its `roles` as `{"groupId", "roleName"}` beside its
+//! `{"orgId", "roleName"}` entries on every key route. An unknown project is 404
+//! `GROUP_NOT_FOUND`; a key must belong to the project's organization. A key with a non-empty
+//! access list authenticates only from an address on it (403 `IP_ADDRESS_NOT_ON_ACCESS_LIST`
+//! otherwise), see `access_list`. The access-list and project routes check the caller's roles
+//! as the API documents them (Organization Member to read an access list, Owner to change it;
+//! Project Read Only, Project Owner/Access Manager, which `ORG_OWNER` implies), answering 403
+//! `USER_UNAUTHORIZED`; the organization and key routes do not check roles.
+//!
 //! # Files
 //!
 //! `data` (the objects, seed, reset, state view), `guard` (authentication, version
 //! negotiation, `envelope`/`pretty`), `error` (`ApiError`), `wire` (request parsing, pagination,
-//! the JSON shapes), one file per route family (`orgs`, `api_keys`, `oauth`) and `helpers` (the
-//! `/_sandbox/atlas/` routes); this file holds the router, request families and fault answers.
+//! the JSON shapes), one file per route family (`orgs`, `api_keys`, `access_list`, `projects`,
+//! `oauth`) and `helpers` (the `/_sandbox/atlas/` routes); this file holds the router, request
+//! families and fault answers.
 //!
 //! Sandbox-only helpers (no auth, no faults):
 //! - `POST /_sandbox/atlas/orgs/{orgId}/projects` (body optional `{"name"}`): adds a project,
@@ -52,6 +72,7 @@ use serde_json::json;
 use super::faults::Fault;
 use super::{vendor_layers, Shared};
 
+mod access_list;
 mod api_keys;
 mod data;
 mod error;
@@ -59,10 +80,12 @@ mod guard;
 mod helpers;
 mod oauth;
 mod orgs;
+mod projects;
 mod wire;
 
 pub(crate) use data::AtlasData;
 
+use access_list::*;
 use api_keys::*;
 use data::*;
 use error::*;
@@ -70,6 +93,7 @@ use guard::*;
 use helpers::*;
 use oauth::*;
 use orgs::*;
+use projects::*;
 use wire::*;
 
 /// The media type of every success response (the only resource version of these routes).
@@ -87,6 +111,23 @@ const ORG_ROLES: [&str; 7] = [
     "ORG_BILLING_READ_ONLY",
     "ORG_STREAM_PROCESSING_ADMIN",
     "ORG_READ_ONLY",
+];
+
+/// The project roles an organization API key can hold in a project.
+// GUESS: Atlas's project role names as its documentation lists them today; the API itself
+// takes free strings and judges them.
+const PROJECT_ROLES: [&str; 11] = [
+    "GROUP_OWNER",
+    "GROUP_BACKUP_MANAGER",
+    "GROUP_CLUSTER_MANAGER",
+    "GROUP_DATABASE_ACCESS_ADMIN",
+    "GROUP_DATA_ACCESS_ADMIN",
+    "GROUP_DATA_ACCESS_READ_WRITE",
+    "GROUP_DATA_ACCESS_READ_ONLY",
+    "GROUP_OBSERVABILITY_VIEWER",
+    "GROUP_READ_ONLY",
+    "GROUP_SEARCH_INDEX_EDITOR",
+    "GROUP_STREAM_PROCESSING_OWNER",
 ];
 
 /// Items per page when `itemsPerPage` is not given, and the most allowed.
@@ -110,6 +151,24 @@ pub(crate) fn routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
             "/api/atlas/v2/orgs/{orgId}/apiKeys/{apiUserId}",
             get(get_key).patch(update_key).delete(delete_key),
         )
+        .route(
+            "/api/atlas/v2/orgs/{orgId}/apiKeys/{apiUserId}/accessList",
+            get(list_entries).post(add_entries),
+        )
+        .route(
+            "/api/atlas/v2/orgs/{orgId}/apiKeys/{apiUserId}/accessList/{ipAddress}",
+            get(get_entry).delete(delete_entry),
+        )
+        .route(
+            "/api/atlas/v2/groups/{groupId}/apiKeys",
+            get(list_project_keys).post(create_project_key),
+        )
+        .route(
+            "/api/atlas/v2/groups/{groupId}/apiKeys/{apiUserId}",
+            post(assign_key)
+                .patch(update_key_roles)
+                .delete(unassign_key),
+        )
         .route_layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
         .route("/api/oauth/token", post(issue_token))
         .route("/api/oauth/revoke", post(revoke_token));
@@ -132,28 +191,30 @@ pub(crate) fn family(method: &Method, path: &str) -> &'static str {
         "/api/oauth/revoke" => return "atlas.oauth.revoke",
         _ => {}
     }
-    let Some(rest) = path.strip_prefix("/api/atlas/v2/orgs") else {
+    let Some(rest) = path.strip_prefix("/api/atlas/v2/") else {
         return "atlas.other";
     };
-    let segments: Vec<&str> = rest.split('/').skip(1).collect();
-    let collection = match segments.as_slice() {
-        [] => Some(("orgs", true)),
-        [_] => Some(("orgs", false)),
-        [_, "apiKeys"] => Some(("api_keys", true)),
-        [_, "apiKeys", _] => Some(("api_keys", false)),
-        _ => None,
-    };
-    match (collection, method.as_str()) {
-        (Some(("orgs", true)), "GET") => "atlas.orgs.list",
-        (Some(("orgs", true)), "POST") => "atlas.orgs.create",
-        (Some(("orgs", false)), "GET") => "atlas.orgs.get",
-        (Some(("orgs", false)), "PATCH") => "atlas.orgs.update",
-        (Some(("orgs", false)), "DELETE") => "atlas.orgs.delete",
-        (Some(("api_keys", true)), "GET") => "atlas.api_keys.list",
-        (Some(("api_keys", true)), "POST") => "atlas.api_keys.create",
-        (Some(("api_keys", false)), "GET") => "atlas.api_keys.get",
-        (Some(("api_keys", false)), "PATCH") => "atlas.api_keys.update",
-        (Some(("api_keys", false)), "DELETE") => "atlas.api_keys.delete",
+    let segments: Vec<&str> = rest.split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["orgs"]) => "atlas.orgs.list",
+        ("POST", ["orgs"]) => "atlas.orgs.create",
+        ("GET", ["orgs", _]) => "atlas.orgs.get",
+        ("PATCH", ["orgs", _]) => "atlas.orgs.update",
+        ("DELETE", ["orgs", _]) => "atlas.orgs.delete",
+        ("GET", ["orgs", _, "apiKeys"]) => "atlas.api_keys.list",
+        ("POST", ["orgs", _, "apiKeys"]) => "atlas.api_keys.create",
+        ("GET", ["orgs", _, "apiKeys", _]) => "atlas.api_keys.get",
+        ("PATCH", ["orgs", _, "apiKeys", _]) => "atlas.api_keys.update",
+        ("DELETE", ["orgs", _, "apiKeys", _]) => "atlas.api_keys.delete",
+        ("GET", ["orgs", _, "apiKeys", _, "accessList"]) => "atlas.access_list.list",
+        ("POST", ["orgs", _, "apiKeys", _, "accessList"]) => "atlas.access_list.create",
+        ("GET", ["orgs", _, "apiKeys", _, "accessList", _]) => "atlas.access_list.get",
+        ("DELETE", ["orgs", _, "apiKeys", _, "accessList", _]) => "atlas.access_list.delete",
+        ("GET", ["groups", _, "apiKeys"]) => "atlas.project_keys.list",
+        ("POST", ["groups", _, "apiKeys"]) => "atlas.project_keys.create",
+        ("POST", ["groups", _, "apiKeys", _]) => "atlas.project_keys.assign",
+        ("PATCH", ["groups", _, "apiKeys", _]) => "atlas.project_keys.update",
+        ("DELETE", ["groups", _, "apiKeys", _]) => "atlas.project_keys.unassign",
         _ => "atlas.other",
     }
 }
@@ -225,5 +286,25 @@ mod tests {
             "atlas.oauth.token"
         );
         assert_eq!(family(&Method::PUT, org), "atlas.other");
+        let key = format!("{org}/apiKeys/0123456789abcdef01234567");
+        assert_eq!(
+            family(&Method::POST, &format!("{key}/accessList")),
+            "atlas.access_list.create"
+        );
+        assert_eq!(
+            family(&Method::DELETE, &format!("{key}/accessList/192.0.2.0%2F24")),
+            "atlas.access_list.delete"
+        );
+        let group = "/api/atlas/v2/groups/0123456789abcdef01234567/apiKeys";
+        assert_eq!(family(&Method::GET, group), "atlas.project_keys.list");
+        assert_eq!(
+            family(&Method::PATCH, &format!("{group}/x")),
+            "atlas.project_keys.update"
+        );
+        assert_eq!(
+            family(&Method::DELETE, &format!("{group}/x")),
+            "atlas.project_keys.unassign"
+        );
+        assert_eq!(family(&Method::GET, "/api/atlas/v2/groups"), "atlas.other");
     }
 }

@@ -57,8 +57,8 @@ pub(super) async fn get_org(
 
 /// A validated `CreateAtlasOrganizationApiKey`.
 pub(super) struct NewKey {
-    desc: String,
-    roles: Vec<String>,
+    pub(super) desc: String,
+    pub(super) roles: Vec<String>,
 }
 
 pub(super) fn parse_new_key(object: &Map<String, Value>, prefix: &str) -> Result<NewKey, ApiError> {
@@ -84,6 +84,7 @@ pub(super) fn new_key(s: &Store, ids: &IdGen, key: NewKey) -> ApiKey {
         private_key: uuid_v4(),
         roles: key.roles,
         project_roles: Vec::new(),
+        access_list: Vec::new(),
         created: now_rfc3339(),
     }
 }
