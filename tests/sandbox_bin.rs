@@ -178,7 +178,24 @@ fn prints_one_json_line_then_serves_until_sigterm() {
         .as_str()
         .unwrap()
         .starts_with("mdb_sa_sk_"));
-    assert_eq!(keys(&c["braintrust"]), ["api_key", "org_id", "org_name"]);
+    assert_eq!(
+        keys(&c["braintrust"]),
+        [
+            "api_key",
+            "org_id",
+            "org_name",
+            "service_account_id",
+            "service_token"
+        ]
+    );
+    assert_eq!(
+        c["braintrust"]["service_account_id"]
+            .as_str()
+            .unwrap()
+            .split('-')
+            .count(),
+        5
+    );
     assert_eq!(
         c["braintrust"]["org_id"]
             .as_str()
@@ -227,6 +244,27 @@ fn printed_credentials_authenticate_every_vendor() {
         r#"{"name": "from-bin"}"#,
     );
     assert_eq!(status, 200, "{body}");
+    // Only the organization-owner service token creates service tokens.
+    let token_request = format!(
+        r#"{{"name": "from-bin", "service_account_id": "{}"}}"#,
+        text(&c["braintrust"]["service_account_id"])
+    );
+    let (status, body) = running.request(
+        "POST",
+        "/v1/service_token",
+        &[("Authorization", &bearer)],
+        &token_request,
+    );
+    assert_eq!(status, 403, "{body}");
+    let owner = format!("Bearer {}", text(&c["braintrust"]["service_token"]));
+    let (status, body) = running.request(
+        "POST",
+        "/v1/service_token",
+        &[("Authorization", &owner)],
+        &token_request,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""key":"bt-st-"#), "{body}");
 
     let basic = format!(
         "Basic {}",
@@ -388,8 +426,9 @@ fn env_readies_a_shell_like_ssh_agent() {
           "$MONGODB_ATLAS_PRIVATE_API_KEY" "$KEYSMITH_SANDBOX_ATLAS_ORG_ID" \
           "$TRACELOOP_BASE_URL" "$TRACELOOP_API_KEY" "$BRAINTRUST_ORG_NAME" \
           "$KEYSMITH_SANDBOX_BRAINTRUST_ORG_ID" "$KEYSMITH_SANDBOX_ATLAS_CLIENT_ID" \
-          "${MONGODB_ATLAS_CLIENT_ID-unset}""#);
-    assert_eq!(lines.len(), 18, "{lines:?}");
+          "${MONGODB_ATLAS_CLIENT_ID-unset}" "$KEYSMITH_SANDBOX_BRAINTRUST_SERVICE_ACCOUNT_ID" \
+          "$KEYSMITH_SANDBOX_BRAINTRUST_USER_API_KEY""#);
+    assert_eq!(lines.len(), 20, "{lines:?}");
     let pid: u32 = lines[0].parse().expect("a pid");
     let url = &lines[1];
     for same in [2, 4, 8, 12] {
@@ -427,6 +466,19 @@ fn env_readies_a_shell_like_ssh_agent() {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", lines[5], lines[6]))
     );
+    // BRAINTRUST_API_KEY is the organization-owner service token: it creates service tokens.
+    assert!(lines[3].starts_with("bt-st-"), "{}", lines[3]);
+    assert!(lines[19].starts_with("sk-"));
+    let (status, body) = running.request_with_body(
+        "POST",
+        "/v1/service_token",
+        &[("Authorization", &bearer)],
+        &format!(
+            r#"{{"name": "env", "service_account_id": "{}"}}"#,
+            lines[18]
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
     let (status, body) = running.request("GET", "/organizations", &[("Authorization", &basic)]);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&lines[7]));
@@ -517,18 +569,29 @@ struct Remote {
 
 impl Remote {
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        self.request_with_body(method, path, headers, "")
+    }
+
+    fn request_with_body(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n",
-            self.addr
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
         );
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        write!(stream, "{head}\r\n").unwrap();
+        write!(stream, "{head}\r\n{body}").unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read");
         let status = response

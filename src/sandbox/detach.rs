@@ -163,7 +163,8 @@ pub(crate) fn exports(url: &str, credentials: &Credentials, pid: u32) -> String 
         ("KEYSMITH_SANDBOX_ATLAS_CLIENT_ID", &atlas.client_id),
         ("KEYSMITH_SANDBOX_ATLAS_CLIENT_SECRET", &atlas.client_secret),
         ("BRAINTRUST_API_URL", url),
-        ("BRAINTRUST_API_KEY", &braintrust.api_key),
+        // The organization-owner service token: it can create API keys and service tokens.
+        ("BRAINTRUST_API_KEY", &braintrust.service_token),
         (
             "KEYSMITH_SANDBOX_BRAINTRUST_USER_API_KEY",
             &braintrust.api_key,
@@ -178,6 +179,10 @@ pub(crate) fn exports(url: &str, credentials: &Credentials, pid: u32) -> String 
         ("KEYSMITH_SANDBOX_URL", url),
         ("KEYSMITH_SANDBOX_ATLAS_ORG_ID", &atlas.org_id),
         ("KEYSMITH_SANDBOX_BRAINTRUST_ORG_ID", &braintrust.org_id),
+        (
+            "KEYSMITH_SANDBOX_BRAINTRUST_SERVICE_ACCOUNT_ID",
+            &braintrust.service_account_id,
+        ),
         ("KEYSMITH_SANDBOX_PID", &pid),
     ];
     let mut text = String::new();

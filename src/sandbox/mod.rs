@@ -39,8 +39,10 @@
 //! and `/_sandbox/braintrust/organizations`. Reset keeps the configured rate limits and
 //! empties their windows; rate limits are not persisted. Test hooks that make a vendor report
 //! a given creation time (body `{"created": "9999-12-31T23:00:00Z"}`, any RFC 3339 date-time,
-//! reported verbatim): `POST /_sandbox/env0/api_keys/{id}/created` and
-//! `POST /_sandbox/braintrust/api_keys/{id}/created`.
+//! reported verbatim): `POST /_sandbox/env0/api_keys/{id}/created`,
+//! `POST /_sandbox/braintrust/api_keys/{id}/created` and
+//! `POST /_sandbox/braintrust/service_tokens/{id}/created`. More Braintrust service accounts:
+//! `POST /_sandbox/braintrust/service_accounts`.
 
 mod atlas;
 mod braintrust;
@@ -575,6 +577,11 @@ impl Sandbox {
     ///                 "users": [{"id", "email", "given_name", "family_name"}],
     ///                 "api_keys": [{"id", "name", "preview_name", "org_id", "user_id",
     ///                               "created", "seeded"}],
+    ///                 "service_accounts": [{"id", "name", "email", "org_id", "org_owner",
+    ///                                       "created", "seeded"}],
+    ///                 "service_tokens": [{"id", "name", "preview_name",
+    ///                                     "service_account_id", "org_id", "created",
+    ///                                     "seeded"}],
     ///                 "rate_limit": {"limit", "window_secs"}},
     ///  "env0": {"orgs": [{"id", "name", "description", "photo_url", "mode", "created_by",
     ///                     "created_at", "seeded", "projects": [{"id", "name"}],

@@ -29,7 +29,8 @@ pub(crate) const STATE_FORMAT: u32 = 1;
 pub struct Credentials {
     /// MongoDB Atlas: a programmatic API key, a service account, and the organization they own.
     pub atlas: AtlasCredentials,
-    /// Braintrust: an API key and its organization.
+    /// Braintrust: a user API key, a service account's organization-owner service token, and
+    /// their organization.
     pub braintrust: BraintrustCredentials,
     /// env0: an organization API key.
     pub env0: Env0Credentials,
@@ -55,12 +56,27 @@ pub struct AtlasCredentials {
 /// Seeded Braintrust credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BraintrustCredentials {
-    /// API key (`sk-…`), sent as `Authorization: Bearer`.
+    /// A user API key (`sk-…`), sent as `Authorization: Bearer`.
     pub api_key: String,
     /// Name of the key's organization.
     pub org_name: String,
     /// Id (UUID) of the key's organization.
     pub org_id: String,
+    /// An organization-owner service token (`bt-st-…`) of the seeded service account, sent as
+    /// `Authorization: Bearer`; the only kind of credential that may create service tokens.
+    /// Empty in a state file written before service tokens were emulated (then seeded on load).
+    #[serde(default)]
+    pub service_token: String,
+    /// Id (UUID) of the seeded service account, in the same organization.
+    #[serde(default)]
+    pub service_account_id: String,
+}
+
+impl BraintrustCredentials {
+    /// A new service-token credential (the token and its service account's id).
+    pub(crate) fn new_service_token() -> (String, String) {
+        (format!("bt-st-{}", random_alphanumeric(48)), uuid_v4())
+    }
 }
 
 /// Seeded env0 credentials.
@@ -114,10 +130,13 @@ impl Store {
             organization_id: uuid_v4(),
         };
         let env0 = Env0Data::seeded(&env0_credentials, ids);
+        let (service_token, service_account_id) = BraintrustCredentials::new_service_token();
         let braintrust_credentials = BraintrustCredentials {
             api_key: format!("sk-{}", random_alphanumeric(48)),
             org_name: "keysmith-sandbox".to_owned(),
             org_id: uuid_v4(),
+            service_token,
+            service_account_id,
         };
         let braintrust = BraintrustData::seeded(&braintrust_credentials);
         let credentials = Credentials {
@@ -156,6 +175,12 @@ impl Store {
         }
         if self.braintrust.seed.is_none() {
             self.braintrust.reset(&self.credentials.braintrust);
+        }
+        let braintrust = &mut self.credentials.braintrust;
+        if braintrust.service_token.is_empty() || braintrust.service_account_id.is_empty() {
+            (braintrust.service_token, braintrust.service_account_id) =
+                BraintrustCredentials::new_service_token();
+            self.braintrust.seed_service_account(braintrust);
         }
     }
 

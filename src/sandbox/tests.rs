@@ -14,6 +14,7 @@ use super::{Faults, Options, Sandbox, SandboxError};
 
 mod atlas_access;
 mod braintrust;
+mod braintrust_tokens;
 mod connections;
 mod env0;
 mod traceloop;

@@ -17,13 +17,14 @@ use super::*;
 
 pub(super) fn key_json(data: &BraintrustData, key: &ApiKey, reveal: bool) -> Value {
     let user = data.user().filter(|u| u.id == key.user_id);
+    let account = data.service_account(&key.user_id);
     let mut body = json!({
         "id": key.id,
         "created": key.created,
         "name": key.name,
         "preview_name": preview(&key.key),
         "user_id": key.user_id,
-        "user_email": user.map(|u| &u.email),
+        "user_email": user.map(|u| &u.email).or(account.map(|a| &a.email)),
         "user_given_name": user.map(|u| &u.given_name),
         "user_family_name": user.map(|u| &u.family_name),
         "org_id": key.org_id,
@@ -71,26 +72,13 @@ pub(super) async fn create_key(
     let (name, org_name) = parse_new_key(&body)?;
     let created = shared.try_mutate(|s| {
         let data = &mut s.braintrust;
-        let org_id = match &org_name {
-            None => caller.org_id.clone(),
-            Some(n) => data
-                .orgs
-                .iter()
-                .find(|o| o.name == *n)
-                .map(|o| o.id.clone())
-                .ok_or_else(|| {
-                    BtError::new(
-                        StatusCode::FORBIDDEN,
-                        format!("User does not belong to an organization named {n:?}"),
-                    )
-                })?,
-        };
+        let org_id = caller.org_for(data, org_name.as_deref())?;
         let key = ApiKey {
             id: uuid_v4(),
             name,
             key: format!("sk-{}", random_alphanumeric(48)),
             org_id,
-            user_id: caller.user_id.clone(),
+            user_id: caller.owner_id().to_owned(),
             created: now_millis(),
         };
         data.api_keys.push(key.clone());
@@ -102,6 +90,7 @@ pub(super) async fn create_key(
 
 pub(super) async fn list_keys(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     uri: Uri,
 ) -> Result<Response, BtError> {
     let q = ListQuery::parse(uri.query())?;
@@ -118,7 +107,8 @@ pub(super) async fn list_keys(
             &data.api_keys,
             |k| &k.id,
             |k| {
-                org_id.is_none_or(|o| o == k.org_id)
+                caller.belongs_to(&k.org_id)
+                    && org_id.is_none_or(|o| o == k.org_id)
                     && q.api_key_name.as_ref().is_none_or(|n| *n == k.name)
             },
         )
@@ -133,6 +123,7 @@ pub(super) async fn list_keys(
 
 pub(super) async fn get_key(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, BtError> {
     let id = checked_id(path, "api_key_id")?;
@@ -141,7 +132,7 @@ pub(super) async fn get_key(
             let data = &s.braintrust;
             data.api_keys
                 .iter()
-                .find(|k| k.id == id)
+                .find(|k| k.id == id && caller.belongs_to(&k.org_id))
                 .map(|k| key_json(data, k, false))
         })
         .map(|key| Json(key).into_response())
@@ -150,6 +141,7 @@ pub(super) async fn get_key(
 
 pub(super) async fn delete_key(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, BtError> {
     let id = checked_id(path, "api_key_id")?;
@@ -158,7 +150,7 @@ pub(super) async fn delete_key(
         let at = data
             .api_keys
             .iter()
-            .position(|k| k.id == id)
+            .position(|k| k.id == id && caller.belongs_to(&k.org_id))
             .ok_or_else(|| BtError::new(StatusCode::NOT_FOUND, format!("ApiKey {id} not found")))?;
         let key = data.api_keys.remove(at);
         Ok::<_, BtError>(key_json(data, &key, false))

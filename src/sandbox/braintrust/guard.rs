@@ -15,11 +15,70 @@ use crate::sandbox::Shared;
 
 use super::*;
 
-/// Who made the request.
+/// Who made the request: the credential's organization and whose it is.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
-    pub(super) user_id: String,
+    /// The organization of the key or token used.
     pub(super) org_id: String,
+    /// Its owner.
+    pub(super) principal: Principal,
+}
+
+/// The owner of a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Principal {
+    /// The sandbox user (a user API key): a member of every organization.
+    User(String),
+    /// A service account (a service token): a member of its organization only.
+    ServiceAccount {
+        /// Its id.
+        id: String,
+        /// Whether it has organization-owner permissions.
+        org_owner: bool,
+    },
+}
+
+impl Caller {
+    /// True when the caller is a member of organization `org_id`.
+    pub(super) fn belongs_to(&self, org_id: &str) -> bool {
+        match self.principal {
+            Principal::User(_) => true,
+            Principal::ServiceAccount { .. } => self.org_id == org_id,
+        }
+    }
+
+    /// The id that keys the caller creates belong to (`user_id`).
+    // GUESS: an API key created with a service token belongs to the service account.
+    pub(super) fn owner_id(&self) -> &str {
+        match &self.principal {
+            Principal::User(id) | Principal::ServiceAccount { id, .. } => id,
+        }
+    }
+
+    /// The organization named `name` (default: the credential's), which the caller must
+    /// belong to (else 403).
+    pub(super) fn org_for(
+        &self,
+        data: &BraintrustData,
+        name: Option<&str>,
+    ) -> Result<String, BtError> {
+        let Some(name) = name else {
+            return Ok(self.org_id.clone());
+        };
+        data.org_named(name)
+            .filter(|o| self.belongs_to(&o.id))
+            .map(|o| o.id.clone())
+            .ok_or_else(|| {
+                let who = match self.principal {
+                    Principal::User(_) => "User",
+                    Principal::ServiceAccount { .. } => "Service account",
+                };
+                BtError::new(
+                    StatusCode::FORBIDDEN,
+                    format!("{who} does not belong to an organization named {name:?}"),
+                )
+            })
+    }
 }
 
 pub(super) async fn guard(
@@ -42,14 +101,27 @@ pub(super) async fn guard(
         .into_response();
     }
     let caller = shared.read(|s| {
-        s.braintrust
+        let data = &s.braintrust;
+        let matches = |key: &str| constant_time_eq(key.as_bytes(), token.as_bytes());
+        let by_key = data
             .api_keys
             .iter()
-            .find(|k| constant_time_eq(k.key.as_bytes(), token.as_bytes()))
+            .find(|k| matches(&k.key))
             .map(|k| Caller {
-                user_id: k.user_id.clone(),
                 org_id: k.org_id.clone(),
+                principal: Principal::User(k.user_id.clone()),
+            });
+        by_key.or_else(|| {
+            let t = data.service_tokens.iter().find(|t| matches(&t.key))?;
+            let account = data.service_account(&t.service_account_id)?;
+            Some(Caller {
+                org_id: t.org_id.clone(),
+                principal: Principal::ServiceAccount {
+                    id: account.id.clone(),
+                    org_owner: account.org_owner,
+                },
             })
+        })
     });
     let Some(caller) = caller else {
         return BtError::new(StatusCode::UNAUTHORIZED, "Invalid API key").into_response();

@@ -119,3 +119,91 @@ pub(super) async fn set_created(
     }
     Json(key).into_response()
 }
+
+/// `POST /_sandbox/braintrust/service_tokens/{id}/created`: the token's `created` becomes the
+/// given time.
+pub(super) async fn set_token_created(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let created = match created_of(&body) {
+        Ok(created) => created,
+        Err(why) => return control_error(StatusCode::BAD_REQUEST, &why),
+    };
+    let id = id.to_ascii_lowercase();
+    let updated = shared.try_mutate(|s| {
+        let data = &mut s.braintrust;
+        let token = data
+            .service_tokens
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or(())?;
+        token.created = created;
+        let token = token.clone();
+        Ok::<_, ()>(token_json(data, &token, false))
+    });
+    let Ok(token) = updated else {
+        return control_error(StatusCode::NOT_FOUND, "no such service token");
+    };
+    if let Err(e) = shared.persist().await {
+        return control_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+    }
+    Json(token).into_response()
+}
+
+/// The body of `POST /_sandbox/braintrust/service_accounts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewServiceAccount {
+    name: String,
+    #[serde(default)]
+    org_name: Option<String>,
+    #[serde(default)]
+    org_owner: bool,
+}
+
+/// `POST /_sandbox/braintrust/service_accounts`: adds a service account (by default to the
+/// seeded organization, not an owner); 201 `{"id", "name", "email", "org_id", "org_owner",
+/// "created"}`.
+pub(super) async fn add_service_account(
+    State(shared): State<Arc<Shared>>,
+    body: Bytes,
+) -> Response {
+    let request = match serde_json::from_slice::<NewServiceAccount>(&body) {
+        Ok(r) if r.name.trim().is_empty() => {
+            return control_error(StatusCode::BAD_REQUEST, "name must not be empty")
+        }
+        Ok(r) => r,
+        Err(e) => return control_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let added = shared.try_mutate(|s| {
+        let org_id = match &request.org_name {
+            Some(name) => s
+                .braintrust
+                .org_named(name)
+                .map(|o| o.id.clone())
+                .ok_or("no organization with this name")?,
+            None => s.credentials.braintrust.org_id.clone(),
+        };
+        let id = uuid_v4();
+        let account = ServiceAccount {
+            email: service_account_email(&id),
+            id,
+            name: request.name,
+            org_id,
+            org_owner: request.org_owner,
+            created: now_millis(),
+        };
+        s.braintrust.service_accounts.push(account.clone());
+        Ok(account)
+    });
+    let account = match added {
+        Ok(account) => account,
+        Err(why) => return control_error(StatusCode::NOT_FOUND, why),
+    };
+    if let Err(e) = shared.persist().await {
+        return control_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+    }
+    (StatusCode::CREATED, Json(account)).into_response()
+}

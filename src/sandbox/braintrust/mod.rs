@@ -1,5 +1,6 @@
-//! Braintrust's REST API as far as keysmith uses it: API keys (create, list, get, delete) and
-//! organizations (list, get), with bearer authentication and cursor pagination.
+//! Braintrust's REST API as far as keysmith uses it: API keys and service tokens (create, list,
+//! get, delete) and organizations (list, get), with bearer authentication and cursor
+//! pagination.
 //!
 //! # Routes
 //!
@@ -9,18 +10,27 @@
 //! | `GET /v1/api_key` | 200 `{"objects": [ApiKey]}`, newest first |
 //! | `GET /v1/api_key/{api_key_id}` | 200 `ApiKey` |
 //! | `DELETE /v1/api_key/{api_key_id}` | 200 the deleted `ApiKey` |
+//! | `POST /v1/service_token` | 200 `CreateServiceTokenOutput` (`{name, service_account_id, org_name?}`), raw `key` only here; 403 unless the caller is an organization-owner service token |
+//! | `PUT /v1/service_token` | the same, replacing the newest token of that name in the organization |
+//! | `GET /v1/service_token` | 200 `{"objects": [ServiceToken]}`, newest first |
+//! | `GET /v1/service_token/{service_token_id}` | 200 `ServiceToken` |
+//! | `DELETE /v1/service_token/{service_token_id}` | 200 the deleted `ServiceToken` (also `DELETE /v1/service_token` with `{"id"}`) |
 //! | `GET /v1/organization` | 200 `{"objects": [Organization]}`, newest first |
 //! | `GET /v1/organization/{organization_id}` | 200 `Organization` |
 //!
-//! Authentication: `Authorization: Bearer <key>` with any key the sandbox holds (the seeded one
-//! or one created through it; a deleted key stops authenticating). Every key belongs to the one
-//! sandbox user, who is a member of every organization; a key also belongs to one organization,
-//! the default for keys it creates (`org_name` picks another of the user's organizations; an
-//! unknown one is 403).
+//! Authentication: `Authorization: Bearer <key>` with any API key or service token the sandbox
+//! holds (the seeded ones or any created through them; a deleted one stops authenticating).
+//! API keys belong to the one sandbox user, who is a member of every organization; service
+//! tokens belong to a service account, a member of its own organization only (and of its
+//! organization's owners when seeded so). A credential also belongs to one organization, the
+//! default for what it creates (`org_name` picks another one the caller belongs to; any other
+//! name is 403); reads see only the caller's organizations. An API key created with a service
+//! token belongs to its service account (`user_id`).
 //!
 //! Lists take `limit` (integer ≥ 0; default: everything), `starting_after` or `ending_before`
 //! (an object id: the page after or before it in the newest-first order; not both),
-//! `ids` (repeatable), `org_name`, and for keys `api_key_name` (exact). There is no `has_more`:
+//! `ids` (repeatable), `org_name`, for keys `api_key_name` and for tokens `service_token_name`
+//! (exact). There is no `has_more`:
 //! a client pages until a short or empty page. A cursor naming no existing object is a 400.
 //!
 //! Errors: 401 and 429 are `text/plain`; 400, 403, 404 (unknown id), 500 and 503 are
@@ -31,7 +41,7 @@
 //!
 //! `data` (the objects, seed, reset, state view), `guard` (authentication, rate limit), `error`,
 //! `wire` (list queries and cursor pagination), one file per route family (`orgs`,
-//! `api_keys`) and `helpers` (the `/_sandbox/braintrust/` routes); this file holds the router,
+//! `api_keys`, `service_tokens`) and `helpers` (the `/_sandbox/braintrust/` routes); this file holds the router,
 //! request families, fault answers and the rate-limit configuration.
 //!
 //! Rate limit: per organization and endpoint, off unless set. Sandbox-only helpers (no auth,
@@ -45,7 +55,12 @@
 //!   organization the sandbox user belongs to; 201 `Organization`;
 //! - `POST /_sandbox/braintrust/api_keys/{id}/created` (`{"created": "9999-12-31T23:00:00Z"}`,
 //!   any RFC 3339 date-time): the key's `created` from now on, reported verbatim by every route
-//!   (a test hook for far-future or odd vendor dates); 200 the key, 404 for an unknown `id`.
+//!   (a test hook for far-future or odd vendor dates); 200 the key, 404 for an unknown `id`;
+//!   `POST /_sandbox/braintrust/service_tokens/{id}/created` does the same for a service token;
+//! - `POST /_sandbox/braintrust/service_accounts` (`{"name", "org_name"?, "org_owner"?}`,
+//!   defaults: the seeded organization, not an owner): adds a service account (tokens for it
+//!   are then created through the API); 201 `{"id", "name", "email", "org_id", "org_owner",
+//!   "created"}`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +81,7 @@ mod error;
 mod guard;
 mod helpers;
 mod orgs;
+mod service_tokens;
 mod wire;
 
 pub(crate) use data::BraintrustData;
@@ -76,6 +92,7 @@ use error::*;
 use guard::*;
 use helpers::*;
 use orgs::*;
+use service_tokens::*;
 use wire::*;
 
 /// Values of `image_rendering_mode` besides null.
@@ -127,6 +144,17 @@ pub(crate) fn routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/v1/organization/{organization_id}", get(get_org))
         .route("/v1/api_key", get(list_keys).post(create_key))
         .route("/v1/api_key/{api_key_id}", get(get_key).delete(delete_key))
+        .route(
+            "/v1/service_token",
+            get(list_tokens)
+                .post(create_token)
+                .put(replace_token)
+                .delete(delete_token_by_body),
+        )
+        .route(
+            "/v1/service_token/{service_token_id}",
+            get(get_token).delete(delete_token),
+        )
         .route_layer(axum::middleware::from_fn_with_state(shared.clone(), guard));
     vendor_layers(api, shared, family, fault_response)
         .route(
@@ -137,6 +165,14 @@ pub(crate) fn routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
         .route(
             "/_sandbox/braintrust/api_keys/{id}/created",
             post(set_created),
+        )
+        .route(
+            "/_sandbox/braintrust/service_accounts",
+            post(add_service_account),
+        )
+        .route(
+            "/_sandbox/braintrust/service_tokens/{id}/created",
+            post(set_token_created),
         )
 }
 
@@ -150,6 +186,11 @@ pub(crate) fn family(method: &Method, path: &str) -> &'static str {
         ("GET", ["v1", "api_key"]) => "braintrust.api_keys.list",
         ("GET", ["v1", "api_key", _]) => "braintrust.api_keys.get",
         ("DELETE", ["v1", "api_key", _]) => "braintrust.api_keys.delete",
+        ("POST", ["v1", "service_token"]) => "braintrust.service_tokens.create",
+        ("PUT", ["v1", "service_token"]) => "braintrust.service_tokens.replace",
+        ("GET", ["v1", "service_token"]) => "braintrust.service_tokens.list",
+        ("GET", ["v1", "service_token", _]) => "braintrust.service_tokens.get",
+        ("DELETE", ["v1", "service_token", ..]) => "braintrust.service_tokens.delete",
         _ => "braintrust.other",
     }
 }
@@ -208,5 +249,21 @@ mod tests {
             "braintrust.api_keys.delete"
         );
         assert_eq!(family(&Method::PATCH, "/v1/api_key/x"), "braintrust.other");
+        assert_eq!(
+            family(&Method::PUT, "/v1/service_token"),
+            "braintrust.service_tokens.replace"
+        );
+        assert_eq!(
+            family(&Method::DELETE, "/v1/service_token"),
+            "braintrust.service_tokens.delete"
+        );
+        assert_eq!(
+            family(&Method::DELETE, "/v1/service_token/x"),
+            "braintrust.service_tokens.delete"
+        );
+        assert_eq!(
+            family(&Method::GET, "/v1/service_token"),
+            "braintrust.service_tokens.list"
+        );
     }
 }

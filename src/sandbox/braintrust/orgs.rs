@@ -6,7 +6,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::{json, Value};
 
 use crate::sandbox::Shared;
@@ -27,8 +27,10 @@ pub(super) fn org_json(org: &Org) -> Value {
     })
 }
 
+/// `GET /v1/organization`: the organizations the caller belongs to.
 pub(super) async fn list_orgs(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     uri: Uri,
 ) -> Result<Response, BtError> {
     let q = ListQuery::parse(uri.query())?;
@@ -36,7 +38,7 @@ pub(super) async fn list_orgs(
         q.page(
             &s.braintrust.orgs,
             |o| &o.id,
-            |o| q.org_name.as_ref().is_none_or(|n| *n == o.name),
+            |o| caller.belongs_to(&o.id) && q.org_name.as_ref().is_none_or(|n| *n == o.name),
         )
         .map(|page| page.into_iter().map(org_json).collect::<Vec<_>>())
     })?;
@@ -57,13 +59,21 @@ pub(super) fn checked_id(
     }
 }
 
+/// `GET /v1/organization/{organization_id}`: one the caller belongs to.
 pub(super) async fn get_org(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, BtError> {
     let id = checked_id(path, "organization_id")?;
     shared
-        .read(|s| s.braintrust.orgs.iter().find(|o| o.id == id).map(org_json))
+        .read(|s| {
+            s.braintrust
+                .orgs
+                .iter()
+                .find(|o| o.id == id && caller.belongs_to(&o.id))
+                .map(org_json)
+        })
         .map(|org| Json(org).into_response())
         .ok_or_else(|| {
             BtError::new(

@@ -17,6 +17,7 @@ pub(super) struct ListQuery {
     pub(super) ids: Vec<String>,
     pub(super) org_name: Option<String>,
     pub(super) api_key_name: Option<String>,
+    pub(super) service_token_name: Option<String>,
 }
 
 impl ListQuery {
@@ -46,6 +47,7 @@ impl ListQuery {
                 "ids" | "ids[]" => q.ids.push(uuid("ids", value)?),
                 "org_name" => q.org_name = Some(value),
                 "api_key_name" => q.api_key_name = Some(value),
+                "service_token_name" => q.service_token_name = Some(value),
                 _ => {}
             }
         }
