@@ -178,7 +178,24 @@ fn prints_one_json_line_then_serves_until_sigterm() {
         .as_str()
         .unwrap()
         .starts_with("mdb_sa_sk_"));
-    assert_eq!(keys(&c["braintrust"]), ["api_key", "org_id", "org_name"]);
+    assert_eq!(
+        keys(&c["braintrust"]),
+        [
+            "api_key",
+            "org_id",
+            "org_name",
+            "service_account_id",
+            "service_token"
+        ]
+    );
+    assert_eq!(
+        c["braintrust"]["service_account_id"]
+            .as_str()
+            .unwrap()
+            .split('-')
+            .count(),
+        5
+    );
     assert_eq!(
         c["braintrust"]["org_id"]
             .as_str()
@@ -227,6 +244,27 @@ fn printed_credentials_authenticate_every_vendor() {
         r#"{"name": "from-bin"}"#,
     );
     assert_eq!(status, 200, "{body}");
+    // Only the organization-owner service token creates service tokens.
+    let token_request = format!(
+        r#"{{"name": "from-bin", "service_account_id": "{}"}}"#,
+        text(&c["braintrust"]["service_account_id"])
+    );
+    let (status, body) = running.request(
+        "POST",
+        "/v1/service_token",
+        &[("Authorization", &bearer)],
+        &token_request,
+    );
+    assert_eq!(status, 403, "{body}");
+    let owner = format!("Bearer {}", text(&c["braintrust"]["service_token"]));
+    let (status, body) = running.request(
+        "POST",
+        "/v1/service_token",
+        &[("Authorization", &owner)],
+        &token_request,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""key":"bt-st-"#), "{body}");
 
     let basic = format!(
         "Basic {}",
@@ -295,12 +333,27 @@ fn faults_flag_applies_from_the_start() {
 }
 
 #[test]
+fn faults_can_aim_at_some_methods() {
+    let running = start(&["--faults", "error_rate=1,methods=POST+DELETE"]);
+    let (status, body) = running.get("/api/atlas/v2/orgs");
+    assert_eq!(status, 401, "a GET is not faulted: {body}");
+    let (status, body) = running.request("POST", "/v1/api_key", &[], "{}");
+    assert_eq!(status, 503, "{body}");
+    let (status, body) = running.get("/_sandbox/faults");
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""methods":["POST","DELETE"]"#), "{body}");
+    let (exit, _) = running.terminate();
+    assert!(exit.success());
+}
+
+#[test]
 fn bad_arguments_exit_with_usage() {
     for args in [
         &["--bogus"][..],
         &["--addr"],
         &["--addr", "nowhere"],
         &["--faults", "error_rate=7"],
+        &["--faults", "methods=FETCH"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_keysmith-sandbox"))
             .args(args)
@@ -315,4 +368,237 @@ fn bad_arguments_exit_with_usage() {
         .output()
         .expect("run");
     assert!(out.status.success());
+}
+
+/// The process's state letter from `/proc/<pid>/stat` (`Z` for a zombie), or `None` when the
+/// process is gone.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Stopped: gone, or a zombie nobody reaped (PID 1 of a container may not reap).
+fn stopped_within(pid: u32, limit: Duration) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if matches!(process_state(pid), None | Some('Z')) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Runs `script` with `sh -c` (at most 30 s) and returns its stdout lines.
+fn sh(script: &str) -> Vec<String> {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("SANDBOX", env!("CARGO_BIN_EXE_keysmith-sandbox"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh");
+    let (tx, rx) = mpsc::channel();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut out = String::new();
+        let mut err = String::new();
+        let _ = stdout.read_to_string(&mut out);
+        let _ = stderr.read_to_string(&mut err);
+        let _ = tx.send((out, err));
+    });
+    let (out, err) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the shell returns: the background sandbox holds none of its pipes");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{script}: {status:?}\n{err}");
+    out.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn env_readies_a_shell_like_ssh_agent() {
+    let lines = sh(r#"eval "$("$SANDBOX" --env)" || exit 9
+        printf '%s\n' "$KEYSMITH_SANDBOX_PID" "$KEYSMITH_SANDBOX_URL" "$BRAINTRUST_API_URL" \
+          "$BRAINTRUST_API_KEY" "$ENV0_API_ENDPOINT" "$ENV0_API_KEY" "$ENV0_API_SECRET" \
+          "$ENV0_ORGANIZATION_ID" "$MONGODB_ATLAS_BASE_URL" "$MONGODB_ATLAS_PUBLIC_API_KEY" \
+          "$MONGODB_ATLAS_PRIVATE_API_KEY" "$KEYSMITH_SANDBOX_ATLAS_ORG_ID" \
+          "$TRACELOOP_BASE_URL" "$TRACELOOP_API_KEY" "$BRAINTRUST_ORG_NAME" \
+          "$KEYSMITH_SANDBOX_BRAINTRUST_ORG_ID" "$KEYSMITH_SANDBOX_ATLAS_CLIENT_ID" \
+          "${MONGODB_ATLAS_CLIENT_ID-unset}" "$KEYSMITH_SANDBOX_BRAINTRUST_SERVICE_ACCOUNT_ID" \
+          "$KEYSMITH_SANDBOX_BRAINTRUST_USER_API_KEY""#);
+    assert_eq!(lines.len(), 20, "{lines:?}");
+    let pid: u32 = lines[0].parse().expect("a pid");
+    let url = &lines[1];
+    for same in [2, 4, 8, 12] {
+        assert_eq!(&lines[same], url);
+    }
+    assert!(lines.iter().all(|l| !l.is_empty()), "{lines:?}");
+    assert_eq!(
+        lines[17], "unset",
+        "no Atlas service account beside the key pair"
+    );
+
+    // The pid is the server, alive, in a process group of its own.
+    assert_eq!(process_state(pid).map(|s| s != 'Z'), Some(true));
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(cmdline.contains("keysmith-sandbox"), "{cmdline:?}");
+    assert!(!cmdline.contains("--env"), "{cmdline:?}");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let pgrp = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(2);
+    assert_eq!(
+        pgrp,
+        Some(pid.to_string().as_str()),
+        "its own process group"
+    );
+
+    // The exported credentials authenticate.
+    let running = Remote {
+        addr: url.trim_start_matches("http://").to_owned(),
+    };
+    let bearer = format!("Bearer {}", lines[3]);
+    let (status, body) = running.request("GET", "/v1/organization", &[("Authorization", &bearer)]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&lines[15]));
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", lines[5], lines[6]))
+    );
+    // BRAINTRUST_API_KEY is the organization-owner service token: it creates service tokens.
+    assert!(lines[3].starts_with("bt-st-"), "{}", lines[3]);
+    assert!(lines[19].starts_with("sk-"));
+    let (status, body) = running.request_with_body(
+        "POST",
+        "/v1/service_token",
+        &[("Authorization", &bearer)],
+        &format!(
+            r#"{{"name": "env", "service_account_id": "{}"}}"#,
+            lines[18]
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = running.request("GET", "/organizations", &[("Authorization", &basic)]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&lines[7]));
+    let (status, body) = running.request("GET", "/_sandbox/state", &[]);
+    assert_eq!(status, 200);
+    assert!(body.contains(&lines[11]) && body.contains(&lines[9]));
+
+    // `kill $KEYSMITH_SANDBOX_PID` stops it.
+    sh(&format!("kill {pid}"));
+    assert!(
+        stopped_within(pid, Duration::from_secs(20)),
+        "stopped by kill"
+    );
+    assert!(
+        TcpStream::connect(&running.addr).is_err(),
+        "no longer listening"
+    );
+}
+
+#[test]
+fn env_combines_with_the_other_flags() {
+    let dir = std::env::temp_dir().join(format!(
+        "keysmith-sandbox-bin-{}-{}",
+        std::process::id(),
+        line!()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("it's a state.json");
+    let log = dir.join("sandbox.log");
+    let script = format!(
+        r#"eval "$("$SANDBOX" --addr=127.0.0.1:0 --env --state '{}' --faults throttle_rate=1 --log '{}')" || exit 9
+        printf '%s\n' "$KEYSMITH_SANDBOX_PID" "$KEYSMITH_SANDBOX_URL""#,
+        state.display().to_string().replace('\'', r"'\''"),
+        log.display()
+    );
+    let lines = sh(&script);
+    let pid: u32 = lines[0].parse().unwrap();
+    let running = Remote {
+        addr: lines[1].trim_start_matches("http://").to_owned(),
+    };
+    let (status, body) = running.request("GET", "/api/atlas/v2/orgs", &[]);
+    assert_eq!(
+        status, 429,
+        "--faults reached the background sandbox: {body}"
+    );
+    assert!(state.is_file(), "--state reached it");
+    assert!(log.is_file(), "--log is where its stderr goes");
+    sh(&format!("kill {pid}"));
+    assert!(stopped_within(pid, Duration::from_secs(20)));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn env_reports_a_failure_to_start() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_keysmith-sandbox"))
+        .args(["--env", "--addr", &addr])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "nothing to eval");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("did not start") && err.contains(&addr),
+        "{err}"
+    );
+    // A bad flag fails before anything starts, with the usage.
+    for args in [
+        &["--env", "--bogus"][..],
+        &["--env=yes"],
+        &["--env", "--log"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_keysmith-sandbox"))
+            .args(args)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage: keysmith-sandbox"));
+    }
+}
+
+/// A sandbox this test did not start itself (reached by address only).
+struct Remote {
+    addr: String,
+}
+
+impl Remote {
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        self.request_with_body(method, path, headers, "")
+    }
+
+    fn request_with_body(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        write!(stream, "{head}\r\n{body}").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        (status, response)
+    }
 }

@@ -2,16 +2,21 @@
 //! `keysmith::sandbox`).
 //!
 //! ```text
-//! keysmith-sandbox [--addr 127.0.0.1:0] [--state FILE] [--faults SPEC]
+//! keysmith-sandbox [--addr 127.0.0.1:0] [--state FILE] [--faults SPEC] [--log FILE] [--env]
 //! ```
 //!
 //! Prints exactly one JSON line on stdout once it accepts connections
-//! (`{"url":…,"credentials":{…}}`), then serves until SIGTERM or SIGINT. Logs go to stderr,
-//! filtered by `KEYSMITH_SANDBOX_LOG` (default `warn`).
+//! (`{"url":…,"credentials":{…}}`), then serves until SIGTERM or SIGINT. Logs go to stderr
+//! (or are appended to `--log FILE`), filtered by `KEYSMITH_SANDBOX_LOG` (default `warn`).
+//!
+//! With `--env` it works like `ssh-agent`: it starts the same sandbox in the background, prints
+//! shell `export NAME='value';` lines for every backend's environment variables and
+//! `KEYSMITH_SANDBOX_PID`, and exits, so `eval "$(keysmith-sandbox --env)"` readies a shell and
+//! `kill $KEYSMITH_SANDBOX_PID` stops the sandbox (see `keysmith::sandbox::detach`).
 
 use std::process::ExitCode;
 
-use keysmith::sandbox::{run, Args, SandboxError, USAGE};
+use keysmith::sandbox::{detach, open_log, run, Args, SandboxError, USAGE};
 
 fn main() -> ExitCode {
     let args = match Args::parse(std::env::args().skip(1)) {
@@ -25,12 +30,34 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.env {
+        return match detach(&args) {
+            Ok(exports) => {
+                print!("{exports}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("keysmith-sandbox: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYSMITH_SANDBOX_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let logger = tracing_subscriber::fmt().with_env_filter(filter);
+    match &args.log {
+        Some(path) => match open_log(path) {
+            Ok(file) => logger
+                .with_ansi(false)
+                .with_writer(std::sync::Arc::new(file))
+                .init(),
+            Err(e) => {
+                eprintln!("keysmith-sandbox: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => logger.with_writer(std::io::stderr).init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -2,39 +2,35 @@
 //! applies them to every vendor route (never to `/_sandbox/*`).
 //!
 //! SPEC is comma-separated `name=value` pairs, e.g.
-//! `error_rate=0.1,throttle_rate=0.1,ambiguous_rate=0.05,latency_ms=20` (also accepted as a
-//! JSON object with the same names). Per request, after sleeping `latency_ms`, one uniform draw
-//! picks at most one fault:
+//! `error_rate=0.1,throttle_rate=0.1,ambiguous_rate=0.05,latency_ms=20,methods=POST+DELETE`
+//! (also accepted as a JSON object with the same names, `methods` there as that string or an
+//! array of method names). Per request, after sleeping `latency_ms` (whatever its method), one
+//! uniform draw picks at most one fault, for a request whose method is among `methods`
+//! (default: every method; `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS`):
 //!
 //! - `error_rate`: answer 503 with the vendor's error body, without running the handler;
 //! - `throttle_rate`: answer 429 with `Retry-After: 1` and the vendor's error body;
 //! - `ambiguous_rate` (writes only: every method but GET/HEAD/OPTIONS): run the handler, so
 //!   the write is committed (and persisted), then, if it succeeded (2xx), drop the connection
 //!   without sending a response; a refused write (4xx, a 401 challenge) is answered as usual.
-//!   The drop is real: the connection's stream ([`DroppableStream`]) starts failing every read
-//!   and write, so hyper abandons the connection and closes the socket.
+//!   The drop is real: the connection's stream (`connections::DroppableStream`) starts failing
+//!   every read and write, so hyper abandons the connection and closes the socket.
 //!
-//! The rates must each be in `[0, 1]` and sum to at most 1.
+//! The rates must each be in `[0, 1]` and sum to at most 1. `GET /_sandbox/faults` shows
+//! `methods` as an array of names, or `null` for every method.
 
-use std::io;
-use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::serve::{IncomingStream, Listener};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::connections::Connection;
 use super::Shared;
 
 /// The longest latency accepted, in milliseconds.
@@ -52,6 +48,92 @@ pub struct Faults {
     pub ambiguous_rate: f64,
     /// Added latency per request, in milliseconds.
     pub latency_ms: u64,
+    /// The methods the rates apply to (default: every method).
+    pub methods: Methods,
+}
+
+/// The HTTP methods whose requests the fault rates apply to: a set of `GET`, `HEAD`, `POST`,
+/// `PUT`, `PATCH`, `DELETE`, `OPTIONS`. The default (an empty set) means every method.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Methods(u8);
+
+/// The methods [`Methods`] can name, one bit each in this order.
+const METHOD_NAMES: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+impl Methods {
+    /// Parses `POST+DELETE` (names case-insensitive, at least one).
+    pub fn parse(text: &str) -> Result<Methods, FaultsError> {
+        let mut bits = 0u8;
+        for name in text.split('+').map(str::trim) {
+            bits |= Methods::bit(name)?;
+        }
+        Ok(Methods(bits))
+    }
+
+    fn bit(name: &str) -> Result<u8, FaultsError> {
+        METHOD_NAMES
+            .iter()
+            .position(|m| m.eq_ignore_ascii_case(name))
+            .map(|i| 1 << i)
+            .ok_or_else(|| {
+                FaultsError(format!(
+                    "`methods`: `{name}` is not one of {}",
+                    METHOD_NAMES.join(", ")
+                ))
+            })
+    }
+
+    /// True when faults apply to requests with `method`.
+    pub fn contains(&self, method: &Method) -> bool {
+        self.0 == 0
+            || METHOD_NAMES
+                .iter()
+                .position(|m| *m == method.as_str())
+                .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+
+    /// The methods named, in a fixed order; empty for every method.
+    pub fn names(&self) -> Vec<&'static str> {
+        METHOD_NAMES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, m)| *m)
+            .collect()
+    }
+}
+
+impl Serialize for Methods {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0 == 0 {
+            serializer.serialize_none()
+        } else {
+            self.names().serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Methods {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Methods, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Text(String),
+            Names(Vec<String>),
+        }
+        let parsed = match Option::<Given>::deserialize(deserializer)? {
+            None => Ok(Methods::default()),
+            Some(Given::Text(text)) => Methods::parse(&text),
+            Some(Given::Names(names)) if names.is_empty() => {
+                Err(FaultsError("`methods` names no method".to_owned()))
+            }
+            Some(Given::Names(names)) => names
+                .iter()
+                .try_fold(0u8, |bits, name| Ok(bits | Methods::bit(name)?))
+                .map(Methods),
+        };
+        parsed.map_err(serde::de::Error::custom)
+    }
 }
 
 /// A malformed fault specification.
@@ -72,9 +154,9 @@ pub(crate) enum Fault {
 pub(crate) type FaultResponder = fn(Fault) -> Response;
 
 impl Faults {
-    /// Parses `error_rate=0.1,throttle_rate=0.1,ambiguous_rate=0.05,latency_ms=20` (any subset,
-    /// any order, spaces allowed), a JSON object with the same fields, or `""`/`none` for no
-    /// faults.
+    /// Parses `error_rate=0.1,throttle_rate=0.1,ambiguous_rate=0.05,latency_ms=20,methods=POST`
+    /// (any subset, any order, spaces allowed), a JSON object with the same fields, or
+    /// `""`/`none` for no faults.
     pub fn parse(spec: &str) -> Result<Faults, FaultsError> {
         let spec = spec.trim();
         let faults = if spec.starts_with('{') {
@@ -109,9 +191,10 @@ impl Faults {
                             ))
                         })?
                     }
+                    "methods" => faults.methods = Methods::parse(value)?,
                     other => {
                         return Err(FaultsError(format!(
-                            "unknown fault `{other}` (expected error_rate, throttle_rate, ambiguous_rate, latency_ms)"
+                            "unknown fault `{other}` (expected error_rate, throttle_rate, ambiguous_rate, latency_ms, methods)"
                         )))
                     }
                 }
@@ -157,8 +240,11 @@ enum Decision {
     DropAfterCommit,
 }
 
-fn decide(faults: &Faults, is_write: bool, draw: f64) -> Decision {
-    if draw < faults.error_rate {
+fn decide(faults: &Faults, method: &Method, draw: f64) -> Decision {
+    let is_write = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !faults.methods.contains(method) {
+        Decision::Pass
+    } else if draw < faults.error_rate {
         Decision::Inject(Fault::Unavailable)
     } else if draw < faults.error_rate + faults.throttle_rate {
         Decision::Inject(Fault::Throttled)
@@ -182,12 +268,8 @@ pub(crate) async fn apply(
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
-    let is_write = !matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
     let draw: f64 = rand::thread_rng().gen();
-    match decide(&faults, is_write, draw) {
+    match decide(&faults, request.method(), draw) {
         Decision::Pass => next.run(request).await,
         Decision::Inject(fault) => responder(fault),
         Decision::DropAfterCommit => {
@@ -209,135 +291,6 @@ pub(crate) async fn apply(
     }
 }
 
-/// The listener the sandbox serves on: a TCP listener whose connections can be dropped
-/// from inside a request (see [`Connection`]).
-#[derive(Debug)]
-pub(crate) struct SandboxListener {
-    inner: TcpListener,
-}
-
-impl SandboxListener {
-    /// Wraps a bound TCP listener.
-    pub(crate) fn new(inner: TcpListener) -> SandboxListener {
-        SandboxListener { inner }
-    }
-}
-
-impl Listener for SandboxListener {
-    type Io = DroppableStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        DroppableStream {
-                            inner: stream,
-                            dropped: Arc::new(AtomicBool::new(false)),
-                        },
-                        addr,
-                    );
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a little and go on.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A TCP stream that starts failing every read and write once dropped through its
-/// [`Connection`], which makes hyper abandon the connection without writing a response.
-#[derive(Debug)]
-pub(crate) struct DroppableStream {
-    inner: TcpStream,
-    dropped: Arc<AtomicBool>,
-}
-
-impl DroppableStream {
-    fn check(&self) -> io::Result<()> {
-        if self.dropped.load(Ordering::Acquire) {
-            Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "connection dropped by fault injection",
-            ))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl AsyncRead for DroppableStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.check()?;
-        Pin::new(&mut this.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for DroppableStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.check()?;
-        Pin::new(&mut this.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.check()?;
-        Pin::new(&mut this.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-/// Per-connection information handed to requests (as `ConnectInfo<Connection>`): lets a
-/// request drop its own connection.
-#[derive(Debug, Clone)]
-pub(crate) struct Connection {
-    dropped: Arc<AtomicBool>,
-    peer: SocketAddr,
-}
-
-impl Connection {
-    /// The client's address.
-    pub(crate) fn peer(&self) -> SocketAddr {
-        self.peer
-    }
-
-    /// Makes every further read and write on the connection fail.
-    pub(crate) fn drop_now(&self) {
-        self.dropped.store(true, Ordering::Release);
-    }
-}
-
-impl Connected<IncomingStream<'_, SandboxListener>> for Connection {
-    fn connect_info(stream: IncomingStream<'_, SandboxListener>) -> Self {
-        Connection {
-            dropped: stream.io().dropped.clone(),
-            peer: *stream.remote_addr(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,7 +306,8 @@ mod tests {
                 error_rate: 0.1,
                 throttle_rate: 0.1,
                 ambiguous_rate: 0.05,
-                latency_ms: 20
+                latency_ms: 20,
+                methods: Methods::default(),
             }
         );
         assert_eq!(Faults::parse("latency_ms=5").unwrap().latency_ms, 5);
@@ -394,13 +348,67 @@ mod tests {
             error_rate: 0.2,
             throttle_rate: 0.3,
             ambiguous_rate: 0.1,
-            latency_ms: 0,
+            ..Faults::default()
         };
-        assert_eq!(decide(&f, true, 0.1), Decision::Inject(Fault::Unavailable));
-        assert_eq!(decide(&f, true, 0.4), Decision::Inject(Fault::Throttled));
-        assert_eq!(decide(&f, true, 0.55), Decision::DropAfterCommit);
-        assert_eq!(decide(&f, false, 0.55), Decision::Pass);
-        assert_eq!(decide(&f, true, 0.7), Decision::Pass);
-        assert_eq!(decide(&Faults::default(), true, 0.0), Decision::Pass);
+        let (get, post) = (&Method::GET, &Method::POST);
+        assert_eq!(decide(&f, post, 0.1), Decision::Inject(Fault::Unavailable));
+        assert_eq!(decide(&f, get, 0.1), Decision::Inject(Fault::Unavailable));
+        assert_eq!(decide(&f, post, 0.4), Decision::Inject(Fault::Throttled));
+        assert_eq!(decide(&f, post, 0.55), Decision::DropAfterCommit);
+        assert_eq!(decide(&f, get, 0.55), Decision::Pass);
+        assert_eq!(decide(&f, post, 0.7), Decision::Pass);
+        assert_eq!(decide(&Faults::default(), post, 0.0), Decision::Pass);
+    }
+
+    #[test]
+    fn methods_aim_the_rates() {
+        let f = Faults::parse("error_rate=1,methods=POST+DELETE").unwrap();
+        assert_eq!(f.methods.names(), ["POST", "DELETE"]);
+        assert_eq!(
+            decide(&f, &Method::POST, 0.5),
+            Decision::Inject(Fault::Unavailable)
+        );
+        assert_eq!(
+            decide(&f, &Method::DELETE, 0.5),
+            Decision::Inject(Fault::Unavailable)
+        );
+        assert_eq!(decide(&f, &Method::GET, 0.5), Decision::Pass);
+        assert_eq!(decide(&f, &Method::PATCH, 0.5), Decision::Pass);
+        // Ambiguous drops stay for writes only, even when GET is named.
+        let f = Faults::parse("ambiguous_rate=1,methods=GET+patch").unwrap();
+        assert_eq!(f.methods.names(), ["GET", "PATCH"]);
+        assert_eq!(decide(&f, &Method::GET, 0.5), Decision::Pass);
+        assert_eq!(decide(&f, &Method::PATCH, 0.5), Decision::DropAfterCommit);
+        assert_eq!(decide(&f, &Method::POST, 0.5), Decision::Pass);
+        // The JSON form: the same string, an array, or null for every method.
+        for json in [
+            r#"{"error_rate": 1, "methods": "POST+DELETE"}"#,
+            r#"{"error_rate": 1, "methods": ["DELETE", "post"]}"#,
+        ] {
+            assert_eq!(
+                Faults::parse(json).unwrap(),
+                Faults::parse("error_rate=1,methods=POST+DELETE").unwrap(),
+                "{json}"
+            );
+        }
+        let every = Faults::parse(r#"{"error_rate": 1, "methods": null}"#).unwrap();
+        assert_eq!(every.methods, Methods::default());
+        assert!(every.methods.contains(&Method::PUT));
+        // Shown as an array, or null for every method.
+        let shown = serde_json::to_value(Faults::parse("methods=DELETE+POST").unwrap()).unwrap();
+        assert_eq!(shown["methods"], serde_json::json!(["POST", "DELETE"]));
+        let shown = serde_json::to_value(Faults::default()).unwrap();
+        assert!(shown["methods"].is_null());
+        for bad in [
+            "methods=",
+            "methods=FETCH",
+            "methods=POST+",
+            "methods=POST,methods=GET",
+            r#"{"methods": []}"#,
+            r#"{"methods": "TRACE"}"#,
+            r#"{"methods": 3}"#,
+        ] {
+            assert!(Faults::parse(bad).is_err(), "{bad} should be refused");
+        }
     }
 }

@@ -6,7 +6,12 @@
 //!
 //! - this module: [`Sandbox`], [`run`], the options ([`Args`], [`Options`]), the shared state,
 //!   the `/_sandbox/*` control routes and the router that merges every vendor's routes;
-//! - `store`: every object the sandbox holds, serializable to JSON, persisted with `--state`;
+//! - `store`: every object the sandbox holds, serializable to JSON, persisted with `--state`
+//!   (through an exclusively created temporary file, mode 0600, renamed over the target);
+//! - `connections`: the listener and each connection served through hyper, with the header
+//!   and idle timeouts that cut off slow and idle clients;
+//! - [`detach`]: `--env`, the sandbox in the background with shell `export` lines, like
+//!   `ssh-agent`;
 //! - `faults`: `--faults` and the middleware that injects them;
 //! - `digest`: the server side of HTTP Digest authentication;
 //! - `ratelimit`: sliding-window request limits (env0's documented 1,000 requests per 60 s,
@@ -25,16 +30,24 @@
 //! - `POST /_sandbox/reset`: empties every vendor's objects except the seeded credentials and
 //!   what they belong to, and zeroes the request counters; answers the new state;
 //! - `GET /_sandbox/faults`, `POST /_sandbox/faults` (body: the `--faults` SPEC text or the same
-//!   as a JSON object; empty clears): the faults in force.
+//!   as a JSON object; empty clears): the faults in force, `methods` (the HTTP methods the
+//!   rates apply to) an array of names or `null` for every method.
 //!
 //! Vendor helpers (documented in each vendor's module): `/_sandbox/atlas/…` (projects, project
-//! roles), `/_sandbox/env0/rate_limit` (lower env0's limit, e.g. `{"limit": 5, "window_secs":
+//! roles; Atlas's own project routes then assign keys), `/_sandbox/env0/rate_limit` (lower env0's limit, e.g. `{"limit": 5, "window_secs":
 //! 2}`), `/_sandbox/env0/organizations/{id}/projects|roles`, `/_sandbox/braintrust/rate_limit`
 //! and `/_sandbox/braintrust/organizations`. Reset keeps the configured rate limits and
-//! empties their windows; rate limits are not persisted.
+//! empties their windows; rate limits are not persisted. Test hooks that make a vendor report
+//! a given creation time (body `{"created": "9999-12-31T23:00:00Z"}`, any RFC 3339 date-time,
+//! reported verbatim): `POST /_sandbox/env0/api_keys/{id}/created`,
+//! `POST /_sandbox/braintrust/api_keys/{id}/created` and
+//! `POST /_sandbox/braintrust/service_tokens/{id}/created`. More Braintrust service accounts:
+//! `POST /_sandbox/braintrust/service_accounts`.
 
 mod atlas;
 mod braintrust;
+mod connections;
+mod detach;
 mod digest;
 mod env0;
 mod faults;
@@ -62,25 +75,35 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-pub use faults::{Faults, FaultsError};
+pub use detach::{detach, open_log};
+pub use faults::{Faults, FaultsError, Methods};
 pub use store::{
     AtlasCredentials, BraintrustCredentials, Credentials, Env0Credentials, TraceloopCredentials,
 };
 
-use faults::{Connection, SandboxListener};
+use connections::{SandboxListener, Timeouts};
 use store::{IdGen, Store};
 
 /// Usage text of the `keysmith-sandbox` binary.
 pub const USAGE: &str = "\
-usage: keysmith-sandbox [--addr 127.0.0.1:0] [--state FILE] [--faults SPEC]
+usage: keysmith-sandbox [--addr 127.0.0.1:0] [--state FILE] [--faults SPEC] [--log FILE] [--env]
 
   --addr ADDR     address to listen on (default 127.0.0.1:0: a free port)
-  --state FILE    keep every object in FILE (JSON, written atomically after each change)
-                  and reuse the seeded credentials it holds on restart
+  --state FILE    keep every object in FILE (JSON with every secret: written atomically
+                  after each change, mode 0600) and reuse the seeded credentials it holds
+                  on restart
   --faults SPEC   inject faults, e.g. error_rate=0.1,throttle_rate=0.1,ambiguous_rate=0.05,latency_ms=20
+                  (503s, 429s, writes committed then dropped, added latency); methods=POST+DELETE
+                  aims the rates at those HTTP methods only (default: every method)
+  --log FILE      append the log to FILE instead of writing it to stderr
+  --env           like ssh-agent: start the sandbox in the background, print shell export
+                  lines for every backend's environment variables and KEYSMITH_SANDBOX_PID,
+                  and exit: eval \"$(keysmith-sandbox --env)\" readies a shell and
+                  kill $KEYSMITH_SANDBOX_PID stops the sandbox
 
 Prints one JSON line with the URL and the seeded credentials once it accepts connections,
-then serves until SIGTERM or SIGINT.";
+then serves until SIGTERM or SIGINT. A client that takes over 10 s to send a request head,
+stalls a request body or leaves a connection idle for 60 s is disconnected.";
 
 /// Everything that can go wrong starting or running the sandbox.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +125,14 @@ pub enum SandboxError {
         path: PathBuf,
         /// What is wrong with it.
         message: String,
+    },
+    /// The background sandbox of `--env` exited (or was stopped) before it was ready.
+    #[error("the background sandbox did not start ({status}){}", if output.is_empty() { String::new() } else { format!(": {output}") })]
+    NotStarted {
+        /// How it ended.
+        status: String,
+        /// What it wrote on stderr.
+        output: String,
     },
     /// An I/O operation failed.
     #[error("{context}: {source}")]
@@ -127,6 +158,12 @@ pub struct Options {
     pub nonce_ttl: Duration,
     /// How long an OAuth access token stays valid (default 3600 s, as Atlas).
     pub token_ttl: Duration,
+    /// How long a client may take to send a request's head once its first byte arrived
+    /// (default 10 s); then the connection is closed.
+    pub header_timeout: Duration,
+    /// How long a connection may move no byte while no request is in flight, and a request
+    /// body may stall (default 60 s); then the connection is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Options {
@@ -136,6 +173,8 @@ impl Default for Options {
             faults: Faults::default(),
             nonce_ttl: Duration::from_secs(300),
             token_ttl: Duration::from_secs(3600),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -145,8 +184,14 @@ impl Default for Options {
 pub struct Args {
     /// `--addr`: where to listen (default `127.0.0.1:0`).
     pub addr: SocketAddr,
+    /// `--env`: start a detached sandbox and print shell `export` lines (see [`detach`]).
+    pub env: bool,
+    /// `--log FILE`: append the log there instead of writing it to stderr.
+    pub log: Option<PathBuf>,
     /// Everything else.
     pub options: Options,
+    /// The arguments as given, without `--env` and `--log`: what a detached sandbox runs with.
+    serve_args: Vec<String>,
 }
 
 impl Args {
@@ -159,24 +204,43 @@ impl Args {
     {
         let mut parsed = Args {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            env: false,
+            log: None,
             options: Options::default(),
+            serve_args: Vec::new(),
         };
         let mut args = args.into_iter().map(Into::into);
         while let Some(arg) = args.next() {
             if arg == "-h" || arg == "--help" {
                 return Err(SandboxError::Help);
             }
+            if arg == "--env" {
+                parsed.env = true;
+                continue;
+            }
             let (flag, inline) = match arg.split_once('=') {
                 Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
                 _ => (arg.clone(), None),
             };
+            let mut taken = None;
             let mut value = || {
-                inline
+                let v = inline
                     .clone()
                     .or_else(|| args.next())
-                    .ok_or_else(|| SandboxError::Usage(format!("{flag} needs a value")))
+                    .ok_or_else(|| SandboxError::Usage(format!("{flag} needs a value")))?;
+                taken = Some(v.clone());
+                Ok::<_, SandboxError>(v)
             };
             match flag.as_str() {
+                "--env" => return Err(SandboxError::Usage("--env takes no value".into())),
+                "--log" => {
+                    let v = value()?;
+                    if v.is_empty() {
+                        return Err(SandboxError::Usage("--log needs a file name".into()));
+                    }
+                    parsed.log = Some(PathBuf::from(v));
+                    continue;
+                }
                 "--addr" => {
                     let v = value()?;
                     parsed.addr = v.parse().map_err(|_| {
@@ -195,6 +259,8 @@ impl Args {
                 "--faults" => parsed.options.faults = Faults::parse(&value()?)?,
                 _ => return Err(SandboxError::Usage(format!("unknown argument `{arg}`"))),
             }
+            parsed.serve_args.push(flag);
+            parsed.serve_args.extend(taken);
         }
         Ok(parsed)
     }
@@ -212,6 +278,7 @@ pub(crate) struct Shared {
     token_ttl: Duration,
     env0_limits: ratelimit::RateLimiter<env0::RateLimit>,
     braintrust_limits: ratelimit::RateLimiter<braintrust::RateLimit>,
+    timeouts: Timeouts,
 }
 
 #[derive(Debug)]
@@ -372,23 +439,32 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Reads each request's body before any guard can refuse it. A refusal (a Digest challenge,
 /// a 401) that left the body unread would make hyper close the connection, and a client
-/// that resends on the same connection (as every Digest client does) would see it drop.
+/// that resends on the same connection (as every Digest client does) would see it drop. A body
+/// that stalls for the idle timeout is answered 408 (and the connection closed).
 async fn read_whole_body(
+    State(shared): State<Arc<Shared>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(bytes) => {
+    let read = tokio::time::timeout(shared.timeouts.idle, axum::body::to_bytes(body, MAX_BODY));
+    match read.await {
+        Ok(Ok(bytes)) => {
             next.run(axum::extract::Request::from_parts(
                 parts,
                 axum::body::Body::from(bytes),
             ))
             .await
         }
-        Err(_) => (
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        Ok(Err(_)) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
             "request body unreadable or larger than 64 MiB",
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            [(header::CONNECTION, "close")],
+            "the request body stalled",
         )
             .into_response(),
     }
@@ -462,6 +538,10 @@ impl Sandbox {
                 token_ttl: options.token_ttl,
                 env0_limits: ratelimit::RateLimiter::new(env0::RateLimit::default()),
                 braintrust_limits: ratelimit::RateLimiter::new(braintrust::RateLimit::default()),
+                timeouts: Timeouts {
+                    header: options.header_timeout,
+                    idle: options.idle_timeout,
+                },
             }),
         })
     }
@@ -484,6 +564,9 @@ impl Sandbox {
     ///                      "org_owner_id", "seeded", "projects": [{"id", "name"}],
     ///                      "api_keys": [{"id", "desc", "public_key", "roles": ["ORG_…"],
     ///                                    "project_roles": [{"group_id", "role_name"}],
+    ///                                    "access_list": [{"cidr_block", "created",
+    ///                                                     "last_used", "last_used_address",
+    ///                                                     "count"}],
     ///                                    "created", "seeded"}],
     ///                      "service_accounts": [{"client_id", "name", "description", "roles",
     ///                                            "created", "seeded"}]}],
@@ -494,6 +577,11 @@ impl Sandbox {
     ///                 "users": [{"id", "email", "given_name", "family_name"}],
     ///                 "api_keys": [{"id", "name", "preview_name", "org_id", "user_id",
     ///                               "created", "seeded"}],
+    ///                 "service_accounts": [{"id", "name", "email", "org_id", "org_owner",
+    ///                                       "created", "seeded"}],
+    ///                 "service_tokens": [{"id", "name", "preview_name",
+    ///                                     "service_account_id", "org_id", "created",
+    ///                                     "seeded"}],
     ///                 "rate_limit": {"limit", "window_secs"}},
     ///  "env0": {"orgs": [{"id", "name", "description", "photo_url", "mode", "created_by",
     ///                     "created_at", "seeded", "projects": [{"id", "name"}],
@@ -507,7 +595,8 @@ impl Sandbox {
     ///  "traceloop": {"orgs": [{"id", "name", "envs": ["dev", …], "retention_hours",
     ///                          "created"}]},
     ///  "requests": {"atlas.api_keys.list": 3, …},
-    ///  "faults": {"error_rate", "throttle_rate", "ambiguous_rate", "latency_ms"}}
+    ///  "faults": {"error_rate", "throttle_rate", "ambiguous_rate", "latency_ms",
+    ///             "methods": ["POST", …] or null}}
     /// ```
     pub fn state_view(&self) -> Value {
         self.shared.state_view()
@@ -519,7 +608,8 @@ impl Sandbox {
     }
 
     /// The router serving every vendor and the control routes. Fault injection can drop a
-    /// connection only when served by [`Sandbox::serve`].
+    /// connection, and slow or idle clients are cut off, only when served by
+    /// [`Sandbox::serve`].
     pub fn router(&self) -> Router {
         let shared = &self.shared;
         Router::new()
@@ -531,20 +621,21 @@ impl Sandbox {
             .merge(env0::routes(shared))
             .merge(braintrust::routes(shared))
             .fallback(fallback)
-            .layer(axum::middleware::from_fn(read_whole_body))
+            .layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                read_whole_body,
+            ))
             .with_state(shared.clone())
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops accepting, lets requests
-    /// in flight finish (at most 5 s) and returns.
+    /// in flight finish (at most 5 s) and returns. Clients slower than the header timeout or
+    /// quieter than the idle timeout of [`Options`] are disconnected.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), SandboxError> {
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<Connection>();
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -562,10 +653,14 @@ impl Sandbox {
                 std::future::pending::<()>().await;
             }
         };
-        let server =
-            axum::serve(SandboxListener::new(listener), app).with_graceful_shutdown(graceful);
+        let server = connections::serve(
+            SandboxListener::new(listener),
+            self.router(),
+            self.shared.timeouts,
+            graceful,
+        );
         tokio::select! {
-            result = server => result.map_err(|e| SandboxError::Io { context: "serving".into(), source: e })?,
+            () = server => {}
             () = deadline => tracing::warn!("requests still in flight 5 s after shutdown; stopping anyway"),
         }
         self.shared.persist().await
@@ -635,6 +730,22 @@ async fn post_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response
         }
         Err(e) => control_error(StatusCode::BAD_REQUEST, &e.to_string()),
     }
+}
+
+/// The timestamp of a `POST /_sandbox/<vendor>/…/created` test hook's body,
+/// `{"created": "<RFC 3339>"}`: any valid RFC 3339 date-time (year 9999 included), kept as
+/// written so the vendor's routes report it verbatim. `Err`: why the body is refused.
+pub(crate) fn created_of(body: &[u8]) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Created {
+        created: String,
+    }
+    let Created { created } = serde_json::from_slice(body)
+        .map_err(|_| "body must be {\"created\": \"<RFC 3339 date-time>\"}".to_owned())?;
+    time::OffsetDateTime::parse(&created, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("created: {created:?} is not an RFC 3339 date-time: {e}"))?;
+    Ok(created)
 }
 
 /// An error of a `/_sandbox/*` route: `{"error": message}`.

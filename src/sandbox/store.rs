@@ -1,5 +1,5 @@
 //! The sandbox's in-memory store of every object it emulates, its JSON persistence
-//! (`--state FILE`, written atomically after each change, loaded at start) and the
+//! (`--state FILE`, written atomically after each change with mode 0600, loaded at start) and the
 //! generators of ids and secrets.
 //!
 //! The store is one [`Store`] value behind a mutex in the shared state. Each vendor keeps its
@@ -29,7 +29,8 @@ pub(crate) const STATE_FORMAT: u32 = 1;
 pub struct Credentials {
     /// MongoDB Atlas: a programmatic API key, a service account, and the organization they own.
     pub atlas: AtlasCredentials,
-    /// Braintrust: an API key and its organization.
+    /// Braintrust: a user API key, a service account's organization-owner service token, and
+    /// their organization.
     pub braintrust: BraintrustCredentials,
     /// env0: an organization API key.
     pub env0: Env0Credentials,
@@ -55,12 +56,27 @@ pub struct AtlasCredentials {
 /// Seeded Braintrust credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BraintrustCredentials {
-    /// API key (`sk-…`), sent as `Authorization: Bearer`.
+    /// A user API key (`sk-…`), sent as `Authorization: Bearer`.
     pub api_key: String,
     /// Name of the key's organization.
     pub org_name: String,
     /// Id (UUID) of the key's organization.
     pub org_id: String,
+    /// An organization-owner service token (`bt-st-…`) of the seeded service account, sent as
+    /// `Authorization: Bearer`; the only kind of credential that may create service tokens.
+    /// Empty in a state file written before service tokens were emulated (then seeded on load).
+    #[serde(default)]
+    pub service_token: String,
+    /// Id (UUID) of the seeded service account, in the same organization.
+    #[serde(default)]
+    pub service_account_id: String,
+}
+
+impl BraintrustCredentials {
+    /// A new service-token credential (the token and its service account's id).
+    pub(crate) fn new_service_token() -> (String, String) {
+        (format!("bt-st-{}", random_alphanumeric(48)), uuid_v4())
+    }
 }
 
 /// Seeded env0 credentials.
@@ -114,10 +130,13 @@ impl Store {
             organization_id: uuid_v4(),
         };
         let env0 = Env0Data::seeded(&env0_credentials, ids);
+        let (service_token, service_account_id) = BraintrustCredentials::new_service_token();
         let braintrust_credentials = BraintrustCredentials {
             api_key: format!("sk-{}", random_alphanumeric(48)),
             org_name: "keysmith-sandbox".to_owned(),
             org_id: uuid_v4(),
+            service_token,
+            service_account_id,
         };
         let braintrust = BraintrustData::seeded(&braintrust_credentials);
         let credentials = Credentials {
@@ -156,6 +175,12 @@ impl Store {
         }
         if self.braintrust.seed.is_none() {
             self.braintrust.reset(&self.credentials.braintrust);
+        }
+        let braintrust = &mut self.credentials.braintrust;
+        if braintrust.service_token.is_empty() || braintrust.service_account_id.is_empty() {
+            (braintrust.service_token, braintrust.service_account_id) =
+                BraintrustCredentials::new_service_token();
+            self.braintrust.seed_service_account(braintrust);
         }
     }
 
@@ -200,25 +225,74 @@ impl Store {
     }
 }
 
-/// Writes `bytes` to `path` atomically: to a temporary file beside it, then renamed over it.
+/// Writes `bytes` to `path` atomically and privately: to a temporary file created exclusively
+/// beside it (an unpredictable name, `O_CREAT | O_EXCL`, mode 0600, so a symlink or file planted
+/// under any name is never written through), flushed to disk, then renamed over `path` (which
+/// replaces a symlink at `path` rather than following it). On failure the temporary file is
+/// removed and `path` is left as it was.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SandboxError> {
-    let tmp = temp_path(path);
+    use std::io::Write as _;
     let io = |context: String| move |source| SandboxError::Io { context, source };
-    std::fs::write(&tmp, bytes).map_err(io(format!("cannot write {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io(format!(
-        "cannot rename {} to {}",
-        tmp.display(),
-        path.display()
-    )))
+    // A clash with an existing name is astronomically unlikely but harmless: draw again.
+    let mut attempt = 0;
+    let (tmp, mut file) = loop {
+        let tmp = temp_path(path);
+        match create_exclusive(&tmp) {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
+            Err(e) => {
+                return Err(SandboxError::Io {
+                    context: format!("cannot create a temporary file beside {}", path.display()),
+                    source: e,
+                })
+            }
+        }
+    };
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(io(format!("cannot write {}", tmp.display())))
+        .and_then(|()| {
+            drop(file);
+            std::fs::rename(&tmp, path).map_err(io(format!(
+                "cannot rename {} to {}",
+                tmp.display(),
+                path.display()
+            )))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return written;
+    }
+    // The rename is durable once the directory is flushed too (best effort).
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(dir) = std::fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
 }
 
+/// Creates `path` for writing, failing if anything (a file, a symlink) already has that name;
+/// readable and writable by the owner only.
+fn create_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// `.<name>.<32 random hex>.tmp` beside `path`.
 fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path
+    let name = path
         .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_else(|| "state".into());
-    name.push(format!(".tmp.{}", std::process::id()));
-    path.with_file_name(name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".to_owned());
+    path.with_file_name(format!(".{name}.{}.tmp", hex::encode(random_bytes::<16>())))
 }
 
 /// Generates MongoDB-ObjectId-like ids: 24 lowercase hex digits that sort by creation
@@ -359,6 +433,86 @@ mod tests {
         let back: Store = serde_json::from_slice(&json).unwrap();
         assert_eq!(back.credentials, store.credentials);
         assert_eq!(back.atlas.orgs.len(), 1);
+    }
+
+    fn scratch_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("keysmith-store-{}", uuid_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_state_file_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = scratch_dir();
+        let path = dir.join("state.json");
+        // An older sandbox left it world-readable: the rewrite makes it private.
+        std::fs::write(&path, b"old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomically(&path, b"secret").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "mode {mode:o}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_symlink_is_never_followed() {
+        let dir = scratch_dir();
+        let path = dir.join("state.json");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"untouched").unwrap();
+        // Every name an attacker can predict: the old `FILE.tmp.<pid>` and plain `FILE.tmp`.
+        for name in [
+            format!("state.json.tmp.{}", std::process::id()),
+            "state.json.tmp".to_owned(),
+            ".state.json.tmp".to_owned(),
+        ] {
+            std::os::unix::fs::symlink(&victim, dir.join(name)).unwrap();
+        }
+        write_atomically(&path, b"secret").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret");
+        assert!(!std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        // The exclusive create itself refuses an existing name, symlink or not.
+        let planted = dir.join("planted");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let err = create_exclusive(&planted).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let dir = scratch_dir();
+        // A directory in the way: the rename fails.
+        let path = dir.join("state.json");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("inside"), b"x").unwrap();
+        assert!(write_atomically(&path, b"secret").is_err());
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["state.json"], "leftovers: {names:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn temporary_names_are_unpredictable_and_beside_the_target() {
+        let path = Path::new("/some/dir/state.json");
+        let a = temp_path(path);
+        let b = temp_path(path);
+        assert_ne!(a, b);
+        assert_eq!(a.parent(), path.parent());
+        assert!(!a
+            .to_string_lossy()
+            .contains(&std::process::id().to_string()));
     }
 
     #[test]

@@ -12,7 +12,10 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::{Faults, Options, Sandbox, SandboxError};
 
+mod atlas_access;
 mod braintrust;
+mod braintrust_tokens;
+mod connections;
 mod env0;
 mod traceloop;
 
@@ -1356,6 +1359,69 @@ async fn faults_are_injected() {
     assert_eq!(r.status, 401);
     assert!(started.elapsed() >= Duration::from_millis(150));
     server.sandbox.set_faults(Faults::default());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn faults_can_aim_at_methods() {
+    let server = Server::start(Options::default()).await;
+    let client = server.atlas();
+    let c = server.sandbox.credentials().atlas;
+    for spec in [
+        "error_rate=1,methods=POST+DELETE",
+        r#"{"error_rate": 1, "methods": ["DELETE", "POST"]}"#,
+    ] {
+        server.set_faults(spec).await;
+        let shown = send(server.addr, "GET", "/_sandbox/faults", &[], b"")
+            .await
+            .unwrap()
+            .json();
+        assert_eq!(shown["methods"], json!(["POST", "DELETE"]), "{spec}");
+        assert_eq!(
+            server.state().await["faults"]["methods"],
+            json!(["POST", "DELETE"])
+        );
+        // Reads pass (an authenticated GET answers 200), creates and deletes fail.
+        let r = client.call("GET", &keys_path(&c.org_id), None).await;
+        assert_eq!(r.status, 200, "{spec}: {}", r.text());
+        let r = send(
+            server.addr,
+            "POST",
+            "/api/atlas/v2/orgs",
+            &[("Accept", ACCEPT)],
+            b"{}",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, 503, "{spec}");
+        let r = send(
+            server.addr,
+            "DELETE",
+            &format!("/api/atlas/v2/orgs/{}", c.org_id),
+            &[("Accept", ACCEPT)],
+            b"",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, 503, "{spec}");
+    }
+    server.set_faults("error_rate=1").await;
+    assert!(server.state().await["faults"]["methods"].is_null());
+    let r = send(server.addr, "GET", "/api/atlas/v2/orgs", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 503, "no methods: every method");
+    let bad = send(
+        server.addr,
+        "POST",
+        "/_sandbox/faults",
+        &[],
+        b"error_rate=1,methods=FETCH",
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status, 400);
+    server.set_faults("").await;
     server.stop().await;
 }
 

@@ -517,3 +517,41 @@ async fn state_persists_and_reset_keeps_the_seeds() {
     server.stop().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_test_hook_sets_the_reported_creation_date() {
+    let server = Server::start(Options::default()).await;
+    let bt = Bt::seeded(&server);
+    let id = bt.create("dated").await["id"].as_str().unwrap().to_owned();
+    let hook = format!("/_sandbox/braintrust/api_keys/{id}/created");
+    for created in ["9999-12-31T23:00:00Z", "2020-02-29T12:34:56.789+02:00"] {
+        let body = json!({ "created": created }).to_string();
+        let r = send(server.addr, "POST", &hook, &[], body.as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["created"], created);
+        let r = bt.call("GET", &format!("/v1/api_key/{id}"), None).await;
+        assert_eq!(r.json()["created"], created, "reported verbatim");
+        let r = bt.call("GET", "/v1/api_key?api_key_name=dated", None).await;
+        assert_eq!(r.json()["objects"][0]["created"], created);
+        assert!(server.state().await.to_string().contains(created));
+    }
+    for (target, body, status) in [
+        (hook.clone(), r#"{"created": "2030-13-01T00:00:00Z"}"#, 400),
+        (hook.clone(), r#"{"created": null}"#, 400),
+        (hook.clone(), "", 400),
+        (
+            format!("/_sandbox/braintrust/api_keys/{MISSING}/created"),
+            r#"{"created": "2030-01-01T00:00:00Z"}"#,
+            404,
+        ),
+    ] {
+        let r = send(server.addr, "POST", &target, &[], body.as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert!(r.json()["error"].is_string());
+    }
+    server.stop().await;
+}

@@ -687,3 +687,56 @@ async fn faults_use_env0_bodies() {
     assert_eq!(state["env0"]["orgs"][0]["api_keys"][1]["name"], "maybe");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_test_hook_sets_the_reported_creation_date() {
+    let server = Server::start(Options::default()).await;
+    let env0 = Env0::seeded(&server);
+    let r = env0
+        .call(
+            "POST",
+            "/api-keys",
+            Some(json!({ "name": "dated", "permissions": { "organizationRole": "User" } })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let hook = format!("/_sandbox/env0/api_keys/{id}/created");
+    for created in ["9999-12-31T23:00:00Z", "2020-02-29T12:34:56.789+02:00"] {
+        let body = json!({ "created": created }).to_string();
+        let r = send(server.addr, "POST", &hook, &[], body.as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["createdAt"], created);
+        let keys = env0.call("GET", "/api-keys", None).await.json();
+        let key = keys
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == id.as_str())
+            .cloned()
+            .unwrap();
+        assert_eq!(key["createdAt"], created, "reported verbatim");
+        let state = server.state().await;
+        assert!(state.to_string().contains(created));
+    }
+    for (target, body, status) in [
+        (hook.as_str(), r#"{"created": "yesterday"}"#, 400),
+        (hook.as_str(), r#"{"created": 5}"#, 400),
+        (hook.as_str(), r#"{}"#, 400),
+        (hook.as_str(), "not json", 400),
+        (
+            "/_sandbox/env0/api_keys/nope/created",
+            r#"{"created": "2030-01-01T00:00:00Z"}"#,
+            404,
+        ),
+    ] {
+        let r = send(server.addr, "POST", target, &[], body.as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert!(r.json()["error"].is_string());
+    }
+    server.stop().await;
+}
