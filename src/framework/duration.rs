@@ -55,7 +55,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// As [`parse_duration`], and when the duration is out of bounds.
 pub fn parse_duration_within(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
     let d = parse_duration(text)?;
-    if d < min || d > max {
+    if d < min || d > max || (min.is_zero() && d.is_zero()) {
         let min_text = if min.is_zero() {
             "greater than zero".to_string()
         } else {
@@ -65,12 +65,6 @@ pub fn parse_duration_within(text: &str, min: Duration, max: Duration) -> Result
         return Err(format!(
             "{shown:?} is out of range: a duration here is {min_text} and at most {}",
             show(max)
-        ));
-    }
-    if min.is_zero() && d.is_zero() {
-        return Err(format!(
-            "{:?} is out of range: a duration here is greater than zero",
-            text.trim()
         ));
     }
     Ok(d)

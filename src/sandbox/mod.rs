@@ -406,13 +406,24 @@ pub(crate) type FamilyOf = fn(&Method, &str) -> &'static str;
 
 /// Middleware counting each request under its family (outermost vendor layer, so requests
 /// answered by a fault or an authentication challenge count too).
+///
+/// It also detaches the request from its connection, as a real vendor's server does: once a
+/// request has arrived it is carried out (added latency, then the handler) even when the
+/// client goes away meanwhile, so a client that abandons a write it sent cannot count on the
+/// write not having happened.
 pub(crate) async fn count_requests(
     State((shared, family_of)): State<(Arc<Shared>, FamilyOf)>,
     request: Request,
     next: Next,
 ) -> Response {
     shared.count(family_of(request.method(), request.uri().path()));
-    next.run(request).await
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "a request handler failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// Wraps a vendor's API router in the shared layers: request counting (outermost), then

@@ -491,7 +491,7 @@ provider "keysmith" {{
         """Every secret the sandbox handed out as provider credentials."""
         c = self.credentials
         return [c["atlas"]["private_key"], c["atlas"]["client_secret"], c["braintrust"]["api_key"],
-                c["env0"]["api_key_secret"], c["traceloop"]["api_key"]]
+                c["braintrust"]["service_token"], c["env0"]["api_key_secret"], c["traceloop"]["api_key"]]
 
     # -- Atlas organizations (sandbox state and sandbox-only helpers)
 

@@ -221,6 +221,27 @@ def test_shutdown_exits_promptly(plugin):
     finally:
         channel.close()
     assert rc == 0, plugin.stderr.read_text(errors="replace")
+    assert not os.path.exists(os.path.dirname(plugin.socket)), "the socket directory is removed"
+
+
+def test_sigterm_exits_and_removes_the_socket_directory(plugin):
+    assert health(plugin.channel(plugin.terraform_cert)) == health_pb2.HealthCheckResponse.SERVING
+    plugin.proc.send_signal(signal.SIGTERM)
+    try:
+        plugin.proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the provider was still running 5 s after SIGTERM")
+    assert not os.path.exists(os.path.dirname(plugin.socket)), "the socket directory is removed"
+
+
+def test_exits_when_no_client_ever_connects(binaries, tmp_path):
+    p = start_plugin(binaries.provider, tmp_path)
+    try:
+        p.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        stop_process(p.proc)
+        pytest.fail("the provider waited more than 15 s for a Terraform that never connected")
+    assert not os.path.exists(os.path.dirname(p.socket)), "the socket directory is removed"
 
 
 def test_sigint_is_ignored(plugin):
