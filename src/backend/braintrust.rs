@@ -532,6 +532,7 @@ impl KeyWire {
             preview: self.preview_name.filter(|p| !p.is_empty()),
             roles: Vec::new(),
             created_at: self.created.filter(|c| !c.is_empty()),
+            project_roles: Default::default(),
         }
     }
 }

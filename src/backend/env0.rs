@@ -493,9 +493,11 @@ impl Backend for Env0Client {
         let project_permissions: Vec<ProjectPermission<'_>> = new
             .project_roles
             .iter()
-            .map(|(project_id, project_role)| ProjectPermission {
-                project_id,
-                project_role,
+            .filter_map(|(project_id, roles)| {
+                Some(ProjectPermission {
+                    project_id,
+                    project_role: roles.iter().next()?,
+                })
             })
             .collect();
         let body = CreateKeyBody {
@@ -636,7 +638,7 @@ fn check_key_roles(new: &NewApiKey) -> Result<&str, BackendError> {
             "project roles apply only to keys whose organization role is not Admin",
         ));
     }
-    for (project, project_role) in &new.project_roles {
+    for (project, roles) in &new.project_roles {
         if project.trim().is_empty() {
             return Err(invalid(
                 VENDOR,
@@ -644,7 +646,20 @@ fn check_key_roles(new: &NewApiKey) -> Result<&str, BackendError> {
                 "project ids must not be empty",
             ));
         }
-        if !PROJECT_ROLES.contains(&project_role.as_str()) {
+        let project_role = match roles.iter().collect::<Vec<_>>().as_slice() {
+            [role] => role.as_str(),
+            _ => {
+                return Err(invalid(
+                    VENDOR,
+                    "projectsPermissions",
+                    format!(
+                        "an env0 API key has exactly one role in a project, got {} in project {project:?}",
+                        roles.len()
+                    ),
+                ))
+            }
+        };
+        if !PROJECT_ROLES.contains(&project_role) {
             return Err(invalid(
                 VENDOR,
                 "projectsPermissions",
@@ -992,6 +1007,7 @@ impl KeyWire {
             preview: None,
             roles: role.into_iter().collect(),
             created_at: self.created_at,
+            project_roles: Default::default(),
         }
     }
 }

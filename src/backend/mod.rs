@@ -19,7 +19,7 @@ mod support;
 mod test_support;
 pub mod traceloop;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 pub use error::BackendError;
@@ -61,8 +61,9 @@ pub struct NewApiKey {
     pub name: String,
     /// Roles granted to the key.
     pub roles: Vec<String>,
-    /// env0: project id → project role.
-    pub project_roles: BTreeMap<String, String>,
+    /// Project id → roles in that project (env0: exactly one; Atlas: assigned after the key
+    /// is created, see [`Backend::assign_project_roles`]).
+    pub project_roles: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// An API key as the backend reports it (never with its secret).
@@ -82,6 +83,9 @@ pub struct ApiKey {
     pub roles: Vec<String>,
     /// Creation time, RFC 3339, where the backend reports it.
     pub created_at: Option<String>,
+    /// Project id → the key's roles there, where the backend reports them (Atlas: the key's
+    /// roles that carry a `groupId`); empty elsewhere.
+    pub project_roles: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// A key just created, with the secret the backend shows only once.

@@ -184,6 +184,20 @@ pub trait Resource: Send + Sync + 'static {
         Diagnostics::default()
     }
 
+    /// UpgradeResourceState from an earlier schema `version`: rewrites the stored state (the
+    /// JSON Terraform kept) into the current schema's shape. The default keeps it as it is.
+    ///
+    /// # Errors
+    /// A message saying why the stored state cannot be upgraded.
+    fn upgrade_state(
+        &self,
+        version: i64,
+        state: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let _ = version;
+        Ok(state)
+    }
+
     /// Refreshes an object.
     async fn read(&self, req: ReadRequest) -> ReadResponse;
 

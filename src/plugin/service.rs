@@ -277,18 +277,29 @@ impl pb::provider_server::Provider for ProviderService {
                     "This state is in the pre-0.12 flatmap format, which keysmith never wrote.",
                 ));
             }
+            let unreadable = |err: String| {
+                Diagnostics::error(
+                    "Unreadable state",
+                    format!(
+                        "The stored state of {} cannot be read: {err}.",
+                        req.type_name
+                    ),
+                )
+            };
             let value = if raw.json.is_empty() {
                 Value::Null
+            } else if req.version < e.schema.version {
+                let stored: serde_json::Value =
+                    serde_json::from_slice(&raw.json).map_err(|err| unreadable(err.to_string()))?;
+                let upgraded = e
+                    .resource
+                    .upgrade_state(req.version, stored)
+                    .map_err(unreadable)?;
+                let bytes = serde_json::to_vec(&upgraded).map_err(|err| unreadable(err.to_string()))?;
+                crate::codec::json::decode(&bytes, &e.ty).map_err(|err| unreadable(err.to_string()))?
             } else {
-                crate::codec::json::decode(&raw.json, &e.ty).map_err(|err| {
-                    Diagnostics::error(
-                        "Unreadable state",
-                        format!(
-                            "The stored state of {} cannot be read: {err}.",
-                            req.type_name
-                        ),
-                    )
-                })?
+                crate::codec::json::decode(&raw.json, &e.ty)
+                    .map_err(|err| unreadable(err.to_string()))?
             };
             encode(&value, &e.ty)
         })

@@ -1,6 +1,7 @@
 //! `keysmith_api_key`: an API key on the configured backend, with its one-time secret kept
 //! in state.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,9 @@ pub const ATLAS_ROLES: &[&str] = &[
 
 /// The roles an env0 API key may hold in a project.
 pub const ENV0_PROJECT_ROLES: &[&str] = &["Planner", "Viewer", "Deployer", "Admin"];
+
+/// Version 1: `project_roles` is `map(set(string))` (it was `map(string)`).
+const SCHEMA_VERSION: i64 = 1;
 
 /// Computed attributes that a new key gets from the backend at create.
 const NEW_KEY_COMPUTED: &[&str] = &["id", "public_key", "secret", "created_at"];
@@ -82,7 +86,7 @@ fn schema() -> Schema {
             )),
     )
     .attribute(
-        Attribute::new("project_roles", Type::map(Type::String))
+        Attribute::new("project_roles", Type::map(Type::set(Type::String)))
             .optional()
             .description("env0 only: project id → project role (`Planner`, `Viewer`, `Deployer`, `Admin`); only with a non-`Admin` role. A change replaces the key."),
     )
@@ -123,7 +127,7 @@ fn schema() -> Schema {
             .computed()
             .description("`created_at + rotate_after` (RFC 3339); null when `rotate_after` is unset."),
     );
-    Schema::new(0, block)
+    Schema::new(SCHEMA_VERSION, block)
 }
 
 fn identity_schema() -> IdentitySchema {
@@ -285,18 +289,30 @@ fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnostics {
                     "An env0 `Admin` key already has every project permission: `project_roles` applies only with `User` or a custom role.",
                 );
             }
-            for (project, role) in projects {
-                if let Some(role) = role.as_str() {
-                    if !ENV0_PROJECT_ROLES.contains(&role) {
-                        diags.push_attribute_error(
-                            AttributePath::attr("project_roles").then_key(project),
-                            "Invalid project role",
-                            format!(
-                                "{role:?} is not an env0 project role; use one of {}.",
-                                ENV0_PROJECT_ROLES.join(", ")
-                            ),
-                        );
-                    }
+            for (project, roles) in projects {
+                let Some(roles) = roles.strings() else {
+                    continue;
+                };
+                let path = AttributePath::attr("project_roles").then_key(project);
+                match roles.as_slice() {
+                    [role] if ENV0_PROJECT_ROLES.contains(role) => {}
+                    [role] => diags.push_attribute_error(
+                        path,
+                        "Invalid project role",
+                        format!(
+                            "{role:?} is not an env0 project role; use one of {}.",
+                            ENV0_PROJECT_ROLES.join(", ")
+                        ),
+                    ),
+                    _ => diags.push_attribute_error(
+                        path,
+                        "Invalid project roles",
+                        format!(
+                            "An env0 API key has exactly one role in a project ({}); {} given.",
+                            ENV0_PROJECT_ROLES.join(", "),
+                            roles.len()
+                        ),
+                    ),
                 }
             }
         }
@@ -421,6 +437,11 @@ fn merge_backend_view(state: &mut Value, key: &ApiKey, kind: BackendKind) {
     if let Some(created) = &key.created_at {
         state.set_attr("created_at", Value::from(created.as_str()));
     }
+    // Atlas reports a key's project roles: read them back where they are managed (set).
+    // env0's listing does not report them, so they stay as configured.
+    if kind == BackendKind::Atlas && !state.attr("project_roles").is_null() {
+        state.set_attr("project_roles", project_roles_value(&key.project_roles));
+    }
 }
 
 fn identity_of(state: &Value) -> Option<Value> {
@@ -498,15 +519,7 @@ impl ApiKeyResource {
                 .unwrap_or_default()
                 .to_string(),
             roles: string_vec(planned.attr("roles")),
-            project_roles: planned
-                .attr("project_roles")
-                .entries()
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            project_roles: project_roles_of(planned.attr("project_roles")),
         };
         tracing::debug!(backend = backend.kind().name(), "creating API key");
         let created = match backend.create_api_key(&new).await {
@@ -606,6 +619,45 @@ impl ApiKeyResource {
     }
 }
 
+/// Version 0 → 1: each `project_roles` value (one env0 project role) becomes a one-element
+/// set, so a key planned with the earlier release plans with no changes.
+fn upgrade_state(version: i64, mut state: serde_json::Value) -> Result<serde_json::Value, String> {
+    if version == 0 {
+        if let Some(roles) = state
+            .get_mut("project_roles")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            for role in roles.values_mut() {
+                if role.is_string() {
+                    *role = serde_json::Value::Array(vec![role.take()]);
+                }
+            }
+        }
+    }
+    Ok(state)
+}
+
+/// A `map(set(string))` value as project id → roles (null → none).
+fn project_roles_of(v: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    v.entries()
+        .map(|m| {
+            m.iter()
+                .map(|(project, roles)| (project.clone(), string_vec(roles).into_iter().collect()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Project id → roles as a `map(set(string))` value.
+fn project_roles_value(roles: &BTreeMap<String, BTreeSet<String>>) -> Value {
+    Value::Map(
+        roles
+            .iter()
+            .map(|(project, roles)| (project.clone(), Value::string_set(roles.iter().cloned())))
+            .collect(),
+    )
+}
+
 fn string_vec(v: &Value) -> Vec<String> {
     v.strings()
         .map(|s| s.into_iter().map(str::to_string).collect())
@@ -659,6 +711,14 @@ impl Resource for ApiKeyResource {
 
     fn validate(&self, config: &Value) -> Diagnostics {
         validate_config(config)
+    }
+
+    fn upgrade_state(
+        &self,
+        version: i64,
+        state: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        upgrade_state(version, state)
     }
 
     async fn plan(&self, req: PlanRequest) -> PlanResponse {
@@ -969,7 +1029,13 @@ mod tests {
             ("roles", Value::string_set(["Admin"])),
             (
                 "project_roles",
-                Value::string_map([("p1", "Deployer"), ("p2", "Owner")]),
+                Value::Map(
+                    [
+                        ("p1".to_string(), Value::string_set(["Deployer"])),
+                        ("p2".to_string(), Value::string_set(["Owner"])),
+                    ]
+                    .into(),
+                ),
             ),
         ]);
         let diags = validate_for_backend(BackendKind::Env0, &config);
@@ -1043,6 +1109,19 @@ mod tests {
         ]);
         let diags = validate_config(&empty_role);
         assert_eq!(diags.0[0].attribute, Some(AttributePath::attr("roles")));
+    }
+
+    #[test]
+    fn version_0_project_roles_become_sets() {
+        let v0 =
+            serde_json::json!({"name": "k", "project_roles": {"p1": "Viewer", "p2": "Deployer"}});
+        let v1 = upgrade_state(0, v0).unwrap();
+        assert_eq!(
+            v1["project_roles"],
+            serde_json::json!({"p1": ["Viewer"], "p2": ["Deployer"]})
+        );
+        let null = upgrade_state(0, serde_json::json!({"project_roles": null})).unwrap();
+        assert!(null["project_roles"].is_null());
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Atlas's JSON: request bodies, answers and the `ApiError` shape.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::backend::http::VendorError;
@@ -120,6 +122,8 @@ pub(super) struct RoleWire {
     #[serde(default)]
     pub(super) org_id: Option<String>,
     #[serde(default)]
+    pub(super) group_id: Option<String>,
+    #[serde(default)]
     pub(super) role_name: String,
 }
 
@@ -129,6 +133,15 @@ fn secret_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Erro
 
 impl KeyWire {
     pub(super) fn into_api_key(self, org_id: &str) -> ApiKey {
+        let mut project_roles: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for r in &self.roles {
+            if let Some(group) = r.group_id.as_deref().filter(|g| !g.is_empty()) {
+                project_roles
+                    .entry(group.to_ascii_lowercase())
+                    .or_default()
+                    .insert(r.role_name.clone());
+            }
+        }
         let mut roles: Vec<String> = self
             .roles
             .into_iter()
@@ -150,6 +163,7 @@ impl KeyWire {
             preview: None,
             roles,
             created_at: None,
+            project_roles,
         }
     }
 }

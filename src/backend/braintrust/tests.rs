@@ -296,7 +296,7 @@ async fn inputs_are_checked_before_any_request() {
     let mut with_projects = new_key("a", None);
     with_projects
         .project_roles
-        .insert("p".into(), "Viewer".into());
+        .insert("p".into(), ["Viewer".to_string()].into());
     for (new, field) in [
         (new_key(" ", None), "name"),
         (

@@ -53,6 +53,7 @@ impl Backend for Fake {
             preview: self.secret_in_preview.then(|| secret.clone()),
             roles: new.roles.clone(),
             created_at: None,
+            project_roles: Default::default(),
         };
         self.keys
             .lock()

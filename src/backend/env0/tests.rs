@@ -276,8 +276,10 @@ async fn api_key_create_list_get_delete() {
     let mock = mock().await;
     let c = client(&mock);
     let mut new = new_key("ci", "User");
-    new.project_roles.insert("proj-1".into(), "Viewer".into());
-    new.project_roles.insert("proj-2".into(), "Deployer".into());
+    new.project_roles
+        .insert("proj-1".into(), ["Viewer".to_string()].into());
+    new.project_roles
+        .insert("proj-2".into(), ["Deployer".to_string()].into());
     let created = c.create_api_key(&new).await.unwrap();
     assert_eq!(
         created.secret.expose(),
@@ -344,11 +346,11 @@ async fn key_inputs_are_checked_before_any_request() {
     let mut admin_with_projects = new_key("a", "Admin");
     admin_with_projects
         .project_roles
-        .insert("p".into(), "Viewer".into());
+        .insert("p".into(), ["Viewer".to_string()].into());
     let mut bad_project_role = new_key("a", "User");
     bad_project_role
         .project_roles
-        .insert("p".into(), "Owner".into());
+        .insert("p".into(), ["Owner".to_string()].into());
     let cases = [
         (
             NewApiKey {
