@@ -158,6 +158,8 @@ pub struct ImportRequest {
 pub struct ImportResponse {
     /// The imported object (may be partial: Terraform calls ReadResource next).
     pub state: Value,
+    /// Private data for the ReadResource that follows.
+    pub private: Vec<u8>,
     /// Its identity.
     pub identity: Option<Value>,
     /// Problems.

@@ -4,6 +4,7 @@
 //! Every resource file has the same shape: the schema function, the per-backend rules,
 //! then plan, create, read, update, delete and import in lifecycle order.
 
+mod access_list;
 pub mod api_key;
 pub mod api_key_list;
 pub mod api_keys_data_source;
