@@ -147,9 +147,11 @@ release: build
 # SPEC §10 figures side by side with the Go framework peer and Terraform's floor, and the
 # provider's own CPU per key; writes BENCHMARKS.md (scripts/bench.sh). BENCH_N and BENCH_RUNS set
 # tfbench's resource counts and rounds, BENCH_CPU_N provider_cpu.py's key count.
+# (A variable: $(or) would split a literal 10,100,1000 at its commas and keep only the 10.)
+BENCH_N_DEFAULT := 10,100,1000
 bench: build terraform
 	KEYSMITH_BENCH_COMMAND='$(strip make bench $(foreach v,BENCH_N BENCH_RUNS BENCH_CPU_N,$(if $($(v)),$(v)=$($(v)))))' \
-	  scripts/bench.sh $(or $(BENCH_N),10,100,1000) $(or $(BENCH_RUNS),3) $(or $(BENCH_CPU_N),1000)
+	  scripts/bench.sh $(or $(BENCH_N),$(BENCH_N_DEFAULT)) $(or $(BENCH_RUNS),3) $(or $(BENCH_CPU_N),1000)
 
 # Regenerates docs/ from the schema descriptions and examples/ (tests/docs.rs fails when stale).
 docs:
