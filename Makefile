@@ -108,8 +108,9 @@ demo: build terraform
 
 # Two profiles, each compiled once: the release build (what ships, and what the end-to-end suite
 # drives) and the dev profile, which clippy and the Rust tests share. Testing in the release
-# profile would fat-LTO every test binary (the library's alone takes minutes on one core) and, as
-# tests must unwind while the shipped binary aborts on panic, build every dependency twice there.
+# profile would fat-LTO every test binary (the library's alone takes minutes on one core), and
+# tokio's test-util, which only the tests enable, would make the shipped build rebuild tokio and
+# every crate above it afterwards.
 # The release build runs beside clippy and the Rust tests, TEST_JOBS cores between them; each
 # step's output appears when it finishes.
 TEST_JOBS ?= 2
