@@ -64,6 +64,8 @@ help:
 	@echo "make e2e      build, then only the end-to-end pytest suite"
 	@echo "make lint     cargo fmt --check + clippy -D warnings (dev profile)"
 	@echo "make cargo-test  cargo test --locked: unit, conformance and docs tests (dev profile)"
+	@echo "make checks   lint, then cargo-test (what make test runs beside the release build)"
+	@echo "make venv     .venv with the end-to-end suite's pinned Python dependencies"
 	@echo "make docs     regenerate docs/ from the schema descriptions and examples/"
 	@echo "make bench    SPEC §10 figures beside the Go peer and the floor, the provider's CPU per key;"
 	@echo "              writes BENCHMARKS.md (needs ../shared/tools; BENCH_N, BENCH_RUNS, BENCH_CPU_N)"
