@@ -1,5 +1,6 @@
-//! The registry documentation in `docs/` is generated from the schema descriptions and the
-//! files in `examples/`; this test fails when it is stale.
+//! The registry documentation in `docs/` is generated from the schema descriptions, the files in
+//! `examples/` and `templates/compatibility.md`; this test fails when it is stale, and when
+//! README.md's compatibility table is not that same table.
 //!
 //! Regenerate with `make docs` (`KEYSMITH_UPDATE_DOCS=1 cargo test --test docs`).
 
@@ -142,11 +143,23 @@ fn render_provider(provider: &KeysmithProvider) -> String {
     if let Some(ex) = example(&root().join("examples/provider/provider.tf"), "terraform") {
         let _ = write!(out, "\n## Example Usage\n\n{ex}");
     }
+    let _ = write!(
+        out,
+        "\n## Terraform Compatibility\n\nWhich Terraform version each feature needs:\n\n{}",
+        compatibility_table()
+    );
     out.push_str(
         "\n<!-- schema generated from the provider's own schema descriptions -->\n## Schema\n",
     );
     schema_sections(&schema.block, &mut out, "");
     out
+}
+
+/// `templates/compatibility.md`: which feature needs which Terraform, one table for `docs/index.md`
+/// and `README.md` alike.
+fn compatibility_table() -> String {
+    std::fs::read_to_string(root().join("templates/compatibility.md"))
+        .expect("templates/compatibility.md")
 }
 
 /// A resource or data source page.
@@ -256,5 +269,32 @@ fn docs_are_up_to_date() {
     assert!(
         stale.is_empty(),
         "docs/ is stale for {stale:?}: run `make docs` and commit the result"
+    );
+}
+
+#[test]
+fn readme_has_the_compatibility_table() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    assert!(
+        readme.contains(&compatibility_table()),
+        "README.md must hold templates/compatibility.md verbatim (the table docs/index.md gets)"
+    );
+}
+
+#[test]
+fn changelog_has_the_current_version_and_an_unreleased_section() {
+    let changelog = std::fs::read_to_string(root().join("CHANGELOG.md")).expect("CHANGELOG.md");
+    let version = env!("CARGO_PKG_VERSION");
+    let headings: Vec<&str> = changelog.lines().filter(|l| l.starts_with("## ")).collect();
+    assert_eq!(
+        headings.first(),
+        Some(&"## [Unreleased]"),
+        "CHANGELOG.md starts with an Unreleased section"
+    );
+    assert!(
+        headings
+            .iter()
+            .any(|h| h.starts_with(&format!("## [{version}] - "))),
+        "CHANGELOG.md has no `## [{version}] - YYYY-MM-DD` section for Cargo.toml's version: {headings:?}"
     );
 }
