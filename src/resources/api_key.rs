@@ -202,7 +202,7 @@ const INPUTS: &[&str] = &[
 ];
 
 /// Maps a vendor's field name to our attribute.
-fn attribute_of_field(field: &str) -> Option<&'static str> {
+pub(crate) fn attribute_of_field(field: &str) -> Option<&'static str> {
     match field {
         "desc" | "name" => Some("name"),
         "roles" | "role" | "organizationRole" => Some("roles"),
@@ -230,7 +230,7 @@ fn is_hex24(s: &str) -> bool {
 }
 
 /// Checks that need no backend: ValidateResourceConfig.
-fn validate_config(config: &Value) -> Diagnostics {
+pub(crate) fn validate_config(config: &Value) -> Diagnostics {
     let mut diags = Diagnostics::default();
     if let Some(name) = config.attr("name").as_str() {
         if name.trim().is_empty() {
@@ -270,7 +270,7 @@ fn validate_config(config: &Value) -> Diagnostics {
 }
 
 /// Checks of the configuration against the configured backend (at plan).
-fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnostics {
+pub(crate) fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnostics {
     let mut diags = Diagnostics::default();
     let Some(rules) = rules(kind) else {
         diags.push_error(
@@ -884,7 +884,7 @@ fn upgrade_state(version: i64, mut state: serde_json::Value) -> Result<serde_jso
 }
 
 /// A `map(set(string))` value as project id → roles (null → none).
-fn project_roles_of(v: &Value) -> BTreeMap<String, BTreeSet<String>> {
+pub(crate) fn project_roles_of(v: &Value) -> BTreeMap<String, BTreeSet<String>> {
     v.entries()
         .map(|m| {
             m.iter()
@@ -904,7 +904,7 @@ fn project_roles_value(roles: &BTreeMap<String, BTreeSet<String>>) -> Value {
     )
 }
 
-fn string_vec(v: &Value) -> Vec<String> {
+pub(crate) fn string_vec(v: &Value) -> Vec<String> {
     v.strings()
         .map(|s| s.into_iter().map(str::to_string).collect())
         .unwrap_or_default()

@@ -131,7 +131,7 @@ pub(crate) async fn list_selected_keys(
 }
 
 /// The organization whose keys to list.
-async fn org_id(
+pub(crate) async fn org_id(
     state: &ProviderState,
     backend: &dyn Backend,
     config: &Value,
