@@ -166,7 +166,7 @@ fn compatibility_table() -> String {
 struct Kind {
     /// `Resource` or `Data Source`.
     title: &'static str,
-    /// `resources` or `data-sources` (under examples/ and docs/).
+    /// `resources`, `data-sources`, … (under examples/ and docs/).
     dir: &'static str,
     /// `resource.tf` or `data-source.tf`.
     example: &'static str,
@@ -182,6 +182,12 @@ const DATA_SOURCE: Kind = Kind {
     title: "Data Source",
     dir: "data-sources",
     example: "data-source.tf",
+};
+
+const EPHEMERAL_RESOURCE: Kind = Kind {
+    title: "Ephemeral Resource",
+    dir: "ephemeral-resources",
+    example: "ephemeral-resource.tf",
 };
 
 const LIST_RESOURCE: Kind = Kind {
@@ -238,7 +244,11 @@ fn pages() -> Vec<(PathBuf, String)> {
         .list_resources()
         .into_iter()
         .map(|l| (&LIST_RESOURCE, l.type_name(), l.schema()));
-    for (kind, type_name, schema) in resources.chain(data_sources).chain(lists) {
+    let ephemerals = provider
+        .ephemeral_resources()
+        .into_iter()
+        .map(|e| (&EPHEMERAL_RESOURCE, e.type_name(), e.schema()));
+    for (kind, type_name, schema) in resources.chain(data_sources).chain(ephemerals).chain(lists) {
         let short = type_name.trim_start_matches(&format!("{PROVIDER_NAME}_"));
         pages.push((
             PathBuf::from(kind.dir).join(format!("{short}.md")),

@@ -657,8 +657,10 @@ impl ApiKeyResource {
         let roles = state.attr("roles").clone();
         merge_backend_view(&mut state, &created.key, backend.kind());
         // The configured roles are what was planned; the backend's echo may list them in
-        // another form (or add project roles), which the next refresh reconciles.
+        // another form (or add project roles), which the next refresh reconciles. Atlas
+        // project roles are assigned below, after the key exists.
         state.set_attr("roles", roles);
+        state.set_attr("project_roles", planned.attr("project_roles").clone());
         state.set_attr("secret", Value::from(created.secret.expose()));
         if state.attr("created_at").is_unknown() {
             state.set_attr("created_at", Value::from(now_rfc3339()));

@@ -6,6 +6,7 @@
 //! first deletes the keys of its organization whose marker has expired (runs that ended
 //! before they could close theirs), and nothing else.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,7 +72,7 @@ fn schema() -> Schema {
     .attribute(
         Attribute::new("project_roles", Type::map(Type::set(Type::String)))
             .optional()
-            .description("env0 only: project id → project role (`Planner`, `Viewer`, `Deployer`, `Admin`); only with a non-`Admin` role. Not yet available on Atlas ephemeral keys."),
+            .description("Project id → roles in that project, as for the managed `keysmith_api_key`. Atlas: at least one `GROUP_*` role per project, assigned right after the key is created. env0: exactly one of `Planner`, `Viewer`, `Deployer`, `Admin` per project, only with a non-`Admin` role."),
     )
     .attribute(
         Attribute::new("ttl", Type::String)
@@ -134,22 +135,13 @@ fn refusal(kind: BackendKind) -> Option<Diagnostics> {
     })
 }
 
-/// Checks against the configured backend (at open): the managed resource's rules, plus what
-/// ephemeral keys cannot do yet.
+/// Checks against the configured backend (at open): the managed resource's rules.
 fn validate_for_open(kind: BackendKind, config: &Value) -> Diagnostics {
     if let Some(refused) = refusal(kind) {
         return refused;
     }
     let mut diags = validate_for_backend(kind, config);
     diags.extend(validate_ephemeral(config));
-    let project_roles = config.attr("project_roles").entries();
-    if kind == BackendKind::Atlas && project_roles.is_some_and(|m| !m.is_empty()) {
-        diags.push_attribute_error(
-            AttributePath::attr("project_roles"),
-            "Project roles not supported on ephemeral Atlas keys",
-            "keysmith cannot assign project roles to an ephemeral Atlas key yet; give it organization roles (`roles`) only, or use a managed keysmith_api_key.",
-        );
-    }
     diags
 }
 
@@ -222,7 +214,11 @@ impl ApiKeyEphemeral {
             org_name: org_name.clone(),
             name: marked,
             roles: string_vec(config.attr("roles")),
-            project_roles: project_roles_of(config.attr("project_roles")),
+            // Atlas assigns project roles to the key once it exists (below).
+            project_roles: match kind {
+                BackendKind::Atlas => BTreeMap::new(),
+                _ => project_roles_of(config.attr("project_roles")),
+            },
         };
         tracing::debug!(backend = kind.name(), expires = %stamp, "creating ephemeral API key");
         let created = backend.create_api_key(&new).await.map_err(|e| {
@@ -230,6 +226,22 @@ impl ApiKeyEphemeral {
         })?;
 
         let key_org = created.key.org_id.clone().unwrap_or_else(|| org_id.clone());
+        if kind == BackendKind::Atlas {
+            let wanted = project_roles_of(config.attr("project_roles"));
+            if let Err(failed) =
+                assign_project_roles(backend.as_ref(), &key_org, &created.key.id, &wanted).await
+            {
+                // Terraform never closes a failed open: the half-made key goes now.
+                let made = Private {
+                    org_id: key_org,
+                    id: created.key.id.clone(),
+                    expires_at: stamp.clone(),
+                };
+                let mut diags = failed;
+                diags.extend(delete(backend.as_ref(), &made).await);
+                return Err(diags);
+            }
+        }
         let mut result = config.clone();
         result.set_attr("id", Value::from(created.key.id.as_str()));
         if result.attr("org_id").is_null() {
@@ -272,6 +284,32 @@ impl ApiKeyEphemeral {
         );
         Ok((result, private, diagnostics))
     }
+}
+
+/// Gives a new Atlas key its project roles, one request per project.
+///
+/// # Errors
+/// The first assignment the vendor refused, on `project_roles`.
+async fn assign_project_roles(
+    backend: &dyn Backend,
+    org_id: &str,
+    id: &str,
+    wanted: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<(), Diagnostics> {
+    for (project, roles) in wanted {
+        let roles: Vec<String> = roles.iter().cloned().collect();
+        backend
+            .assign_project_roles(org_id, id, project, &roles)
+            .await
+            .map_err(|e| {
+                backend_diagnostic(
+                    "Unable to give the ephemeral API key its project roles",
+                    &e,
+                    attribute_of_field,
+                )
+            })?;
+    }
+    Ok(())
 }
 
 /// Deletes the keys of `org_id` whose marker expired before `now`: a warning with their
@@ -477,26 +515,29 @@ mod tests {
     }
 
     #[test]
-    fn atlas_project_roles_are_refused_on_ephemeral_keys() {
-        let roles = Value::Map(
-            [(
-                "6a1a2b3c4d5e6f7081920a1b".to_string(),
-                Value::string_set(["GROUP_READ_ONLY"]),
-            )]
-            .into(),
-        );
-        let atlas = config(&[
-            ("name", Value::from("k")),
-            ("org_id", Value::from("5f1a2b3c4d5e6f7081920a1b")),
-            ("roles", Value::string_set(["ORG_MEMBER"])),
-            ("project_roles", roles),
-        ]);
-        let diags = validate_for_open(BackendKind::Atlas, &atlas);
+    fn atlas_project_roles_follow_the_managed_rules() {
+        let atlas = |role: &str| {
+            let roles = Value::Map(
+                [(
+                    "6a1a2b3c4d5e6f7081920a1b".to_string(),
+                    Value::string_set([role]),
+                )]
+                .into(),
+            );
+            config(&[
+                ("name", Value::from("k")),
+                ("org_id", Value::from("5f1a2b3c4d5e6f7081920a1b")),
+                ("roles", Value::string_set(["ORG_MEMBER"])),
+                ("project_roles", roles),
+            ])
+        };
+        assert!(!validate_for_open(BackendKind::Atlas, &atlas("GROUP_READ_ONLY")).has_errors());
+        let diags = validate_for_open(BackendKind::Atlas, &atlas("ORG_OWNER"));
         assert!(diags.has_errors());
-        assert!(diags
-            .0
-            .iter()
-            .all(|d| d.attribute == Some(AttributePath::attr("project_roles"))));
+        assert!(diags.0.iter().all(|d| d
+            .attribute
+            .as_ref()
+            .is_some_and(|a| a.to_string().starts_with("project_roles"))));
     }
 
     #[test]

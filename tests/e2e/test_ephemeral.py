@@ -52,6 +52,8 @@ class SeenKey:
     id: str
     name: str
     secret: str
+    # Atlas: (project id, role) pairs of the key when it was seen.
+    project_roles: tuple = ()
 
 
 def _keys_in(document) -> list[SeenKey]:
@@ -63,7 +65,8 @@ def _keys_in(document) -> list[SeenKey]:
             name = node.get("desc") or node.get("name")
             secret = next((node[f] for f in SECRET_FIELDS if isinstance(node.get(f), str)), None)
             if isinstance(name, str) and MARKER.search(name) and secret and "id" in node:
-                found.append(SeenKey(node["id"], name, secret))
+                roles = tuple(sorted((r["group_id"], r["role_name"]) for r in node.get("project_roles") or []))
+                found.append(SeenKey(node["id"], name, secret, roles))
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):
@@ -91,7 +94,10 @@ class EphemeralWatch:
         except (OSError, ValueError):
             return
         for key in _keys_in(document):
-            self.seen.setdefault(key.id, key)
+            # Keep the first sighting, with the project roles the key was given later.
+            first = self.seen.setdefault(key.id, key)
+            if key.project_roles and not first.project_roles:
+                self.seen[key.id] = SeenKey(first.id, first.name, first.secret, key.project_roles)
 
     def _poll(self) -> None:
         while not self._stop.wait(0.02):
@@ -364,8 +370,8 @@ def test_traceloop_is_refused_with_the_reason(own_sandbox, workspace):
     ("atlas", {"org_name": '"acme"'}, "org_name", "does not apply to the atlas backend"),
     ("braintrust", {"roles": '["ORG_OWNER"]'}, "roles", "does not apply to the braintrust backend"),
     ("env0", {"roles": '["Admin", "User"]'}, "roles", "exactly one organization role"),
-    ("atlas", {"project_roles": '{ "6b0ec8437d09c56a5826c82f" = ["GROUP_READ_ONLY"] }'}, "project_roles",
-     "project roles"),
+    ("atlas", {"project_roles": '{ "6b0ec8437d09c56a5826c82f" = ["ORG_OWNER"] }'}, "project_roles",
+     "GROUP_"),
 ])
 def test_the_managed_rules_apply_to_ephemeral_keys(own_sandbox, workspace, backend, attrs, attribute, words):
     sb, ws = own_sandbox, workspace
@@ -377,6 +383,32 @@ def test_the_managed_rules_apply_to_ephemeral_keys(own_sandbox, workspace, backe
     assert errors, refused.stderr
     assert any(attribute in e.text and words in unwrap(e.text) for e in errors), refused.stderr
     assert vendor_keys(sb, backend) == []
+
+
+def test_an_atlas_ephemeral_key_gets_its_project_roles(sandbox_with_file, workspace):
+    sb, ws = sandbox_with_file, workspace
+    project = sb.atlas_add_project(sb.atlas_org_id)["id"]
+    attrs = ephemeral_attrs(sb, "atlas", "e2e-project-reader") | {
+        "roles": '["ORG_MEMBER"]',
+        "project_roles": f'{{ "{project}" = ["GROUP_READ_ONLY", "GROUP_DATA_ACCESS_READ_ONLY"] }}',
+    }
+    ws.write(terraform_block() + sb.provider_hcl("atlas") + ephemeral_hcl(attrs))
+    ws.init()
+    with EphemeralWatch(sb) as during:
+        ws.plan(rc=0)
+    (key,) = during.seen.values()
+    assert key.project_roles == ((project, "GROUP_DATA_ACCESS_READ_ONLY"), (project, "GROUP_READ_ONLY"))
+    assert ephemeral_keys_now(sb) == []
+
+    # A role the vendor refuses: the open fails with its message, and the half-made key is gone.
+    refused = dict(attrs, project_roles=f'{{ "{project}" = ["GROUP_NO_SUCH_ROLE"] }}')
+    ws.write(terraform_block() + sb.provider_hcl("atlas") + ephemeral_hcl(refused))
+    with EphemeralWatch(sb) as during:
+        failed = ws.plan(rc=1)
+    errors = diagnostics(failed.stderr, "Error")
+    assert [e.summary for e in errors] == ["Unable to give the ephemeral API key its project roles"], failed.stderr
+    assert len(during.seen) == 1 and ephemeral_keys_now(sb) == [], "the half-made key was deleted"
+    assert_not_crashed(failed.output)
 
 
 def test_a_close_that_fails_is_an_error_naming_the_key(own_sandbox, workspace):
