@@ -12,8 +12,11 @@
 //!   `NotFound`) → rename → delete → get is `NotFound` → delete again is `Ok`, each step
 //!   where supported, else `NotSupported`; where orgs cannot be created, the existing
 //!   organization of the [`Target`] is read and found by name instead.
+//! - [`api_key_assignments`]: where the vendor has them, a key's access list (entries added,
+//!   read back, one removed) and its project roles (assigned, read back with the key,
+//!   replaced, unassigned).
 //! - [`unsupported_operations`]: every operation outside the vendor's capabilities.
-//! - [`run`]: all three.
+//! - [`run`]: all four.
 //!
 //! Names are made unique by [`Target::prefix`]. Failures are [`Failure`]s naming the backend,
 //! the step and what was wrong; no secret is ever put in one.
@@ -46,6 +49,11 @@ pub struct Capabilities {
     pub key_public_key: bool,
     /// Keys carry a `preview` (Braintrust `preview_name`).
     pub key_preview: bool,
+    /// `get_access_list`, `add_access_list`, `remove_access_list_entry`.
+    pub key_access_list: bool,
+    /// `assign_project_roles`, `update_project_roles`, `unassign_project`: a key's project
+    /// roles changed in place, and read back in its `project_roles`.
+    pub key_project_roles_in_place: bool,
     /// `create_org`.
     pub org_create: bool,
     /// `get_org`.
@@ -69,6 +77,8 @@ impl Capabilities {
             key_delete: false,
             key_public_key: false,
             key_preview: false,
+            key_access_list: false,
+            key_project_roles_in_place: false,
             org_create: false,
             org_read: false,
             org_find: false,
@@ -114,6 +124,8 @@ impl Capabilities {
                 org_update: true,
                 org_delete: true,
                 key_preview: false,
+                key_access_list: true,
+                key_project_roles_in_place: true,
             },
         }
     }
@@ -132,6 +144,9 @@ pub struct Target {
     pub roles: Vec<String>,
     /// Roles the update step switches to (Atlas).
     pub updated_roles: Vec<String>,
+    /// A project of the organization, for the project-role checks (Atlas; skipped when
+    /// unset).
+    pub project_id: Option<String>,
     /// Atlas `orgOwnerId` for organization creates (needed when the caller is an API key).
     pub org_owner_id: Option<String>,
     /// Traceloop: the environments of a new organization.
@@ -160,6 +175,7 @@ impl Target {
             org_name: None,
             roles,
             updated_roles,
+            project_id: None,
             org_owner_id: None,
             environments,
             prefix: prefix.to_string(),
@@ -265,9 +281,11 @@ impl<'a> Check<'a> {
     }
 }
 
-/// Runs [`api_key_lifecycle`], [`org_lifecycle`] and [`unsupported_operations`].
+/// Runs [`api_key_lifecycle`], [`api_key_assignments`], [`org_lifecycle`] and
+/// [`unsupported_operations`].
 pub async fn run(backend: &dyn Backend, target: &Target) -> Result<(), Failure> {
     api_key_lifecycle(backend, target).await?;
+    api_key_assignments(backend, target).await?;
     org_lifecycle(backend, target).await?;
     unsupported_operations(backend, target).await
 }
@@ -380,6 +398,137 @@ pub async fn api_key_lifecycle(backend: &dyn Backend, target: &Target) -> Result
         "api key: delete again",
         backend.delete_api_key(org, &key.id).await,
     )?;
+    Ok(())
+}
+
+/// Access lists and project roles changed in place (see the module documentation). Does
+/// nothing where the vendor has neither ([`unsupported_operations`] covers that).
+pub async fn api_key_assignments(backend: &dyn Backend, target: &Target) -> Result<(), Failure> {
+    let caps = Capabilities::of(backend.kind());
+    if !caps.key_access_list && !caps.key_project_roles_in_place {
+        return Ok(());
+    }
+    let c = Check::new(backend);
+    let org = target.org_id();
+    let new = NewApiKey {
+        org_id: target.org_id.clone(),
+        org_name: target.org_name.clone(),
+        name: format!("{}-assigned", target.prefix),
+        roles: target.roles.clone(),
+        ..NewApiKey::default()
+    };
+    let created = c.ok("assignments: create", backend.create_api_key(&new).await)?;
+    c.secret(created.secret.expose());
+    let id = created.key.id.clone();
+    let checked = assignments_of(&c, &caps, backend, target, &id).await;
+    // The key goes whatever the checks found.
+    let deleted = c.ok(
+        "assignments: delete",
+        backend.delete_api_key(org, &id).await,
+    );
+    checked.and(deleted)
+}
+
+async fn assignments_of(
+    c: &Check<'_>,
+    caps: &Capabilities,
+    backend: &dyn Backend,
+    target: &Target,
+    id: &str,
+) -> Result<(), Failure> {
+    let org = target.org_id();
+    if caps.key_access_list {
+        let step = "access list: empty at first";
+        let listed = c.ok(step, backend.get_access_list(org, id).await)?;
+        c.ensure(listed.is_empty(), step, || format!("entries {listed:?}"))?;
+        let step = "access list: add";
+        let entries = ["192.0.2.0/28".to_string(), "198.51.100.7".to_string()];
+        c.ok(step, backend.add_access_list(org, id, &entries).await)?;
+        let step = "access list: read back";
+        let listed = c.ok(step, backend.get_access_list(org, id).await)?;
+        let has = |entry: &str| {
+            listed
+                .iter()
+                .any(|e| e == entry || e.strip_suffix("/32") == Some(entry))
+        };
+        c.ensure(
+            listed.len() == 2 && has("192.0.2.0/28") && has("198.51.100.7"),
+            step,
+            || format!("entries {listed:?}, expected {entries:?}"),
+        )?;
+        let step = "access list: remove";
+        let address = listed
+            .iter()
+            .find(|e| e.starts_with("198.51.100.7"))
+            .cloned()
+            .unwrap_or_default();
+        c.ok(
+            step,
+            backend.remove_access_list_entry(org, id, &address).await,
+        )?;
+        c.ok(
+            "access list: remove again",
+            backend.remove_access_list_entry(org, id, &address).await,
+        )?;
+        let step = "access list: read after remove";
+        let listed = c.ok(step, backend.get_access_list(org, id).await)?;
+        c.ensure(listed == ["192.0.2.0/28"], step, || {
+            format!("entries {listed:?}")
+        })?;
+    }
+    if let (true, Some(project)) = (caps.key_project_roles_in_place, &target.project_id) {
+        let read_only = vec!["GROUP_READ_ONLY".to_string()];
+        let two = vec![
+            "GROUP_DATA_ACCESS_READ_ONLY".to_string(),
+            "GROUP_READ_ONLY".to_string(),
+        ];
+        let roles_in = |key: &ApiKey| {
+            key.project_roles
+                .get(project)
+                .map(|r| r.iter().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let step = "project roles: assign";
+        c.ok(
+            step,
+            backend
+                .assign_project_roles(org, id, project, &read_only)
+                .await,
+        )?;
+        let got = c.ok(step, backend.get_api_key(org, id).await)?;
+        c.ensure(roles_in(&got) == read_only, step, || {
+            format!("project roles {:?}", got.project_roles)
+        })?;
+        c.ensure(
+            got.roles.iter().all(|r| !r.starts_with("GROUP_")),
+            step,
+            || {
+                format!(
+                    "project roles among the organization roles: {:?}",
+                    got.roles
+                )
+            },
+        )?;
+        let step = "project roles: replace";
+        c.ok(
+            step,
+            backend.update_project_roles(org, id, project, &two).await,
+        )?;
+        let got = c.ok(step, backend.get_api_key(org, id).await)?;
+        c.ensure(roles_in(&got) == two, step, || {
+            format!("project roles {:?}", got.project_roles)
+        })?;
+        let step = "project roles: unassign";
+        c.ok(step, backend.unassign_project(org, id, project).await)?;
+        c.ok(
+            "project roles: unassign again",
+            backend.unassign_project(org, id, project).await,
+        )?;
+        let got = c.ok(step, backend.get_api_key(org, id).await)?;
+        c.ensure(got.project_roles.is_empty(), step, || {
+            format!("project roles {:?}", got.project_roles)
+        })?;
+    }
     Ok(())
 }
 
@@ -663,6 +812,35 @@ pub async fn unsupported_operations(backend: &dyn Backend, target: &Target) -> R
     }
     if !caps.key_delete {
         c.not_supported("api key: delete", backend.delete_api_key(&org, id).await)?;
+    }
+    if !caps.key_access_list {
+        let entries = ["192.0.2.1".to_string()];
+        c.not_supported("access list: get", backend.get_access_list(&org, id).await)?;
+        c.not_supported(
+            "access list: add",
+            backend.add_access_list(&org, id, &entries).await,
+        )?;
+        c.not_supported(
+            "access list: remove",
+            backend
+                .remove_access_list_entry(&org, id, "192.0.2.1")
+                .await,
+        )?;
+    }
+    if !caps.key_project_roles_in_place {
+        let roles = ["GROUP_READ_ONLY".to_string()];
+        c.not_supported(
+            "project roles: assign",
+            backend.assign_project_roles(&org, id, "p", &roles).await,
+        )?;
+        c.not_supported(
+            "project roles: replace",
+            backend.update_project_roles(&org, id, "p", &roles).await,
+        )?;
+        c.not_supported(
+            "project roles: unassign",
+            backend.unassign_project(&org, id, "p").await,
+        )?;
     }
     let new_org = NewOrg {
         name: format!("{}-unsupported", target.prefix),

@@ -21,6 +21,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import quote
 
 import requests
 from requests.auth import HTTPDigestAuth
@@ -654,6 +655,34 @@ class AtlasAPI:
 
     def delete_key(self, org_id: str, key_id: str) -> None:
         self._call("DELETE", f"/orgs/{org_id}/apiKeys/{key_id}")
+
+    def add_access_entries(self, org_id: str, key_id: str, entries: list[dict]) -> dict:
+        """POST …/accessList with `[{"ipAddress": …} or {"cidrBlock": …}, …]`."""
+        return self._call("POST", f"/orgs/{org_id}/apiKeys/{key_id}/accessList", json=entries)
+
+    def remove_access_entry(self, org_id: str, key_id: str, entry: str) -> None:
+        """DELETE …/accessList/{entry}: an address, or a block (sent URL-encoded)."""
+        self._call("DELETE", f"/orgs/{org_id}/apiKeys/{key_id}/accessList/{quote(entry, safe='')}")
+
+    def access_list(self, org_id: str, key_id: str) -> list[str]:
+        """The key's entries as Atlas spells their blocks (`203.0.113.7/32`), sorted."""
+        page = self._call("GET", f"/orgs/{org_id}/apiKeys/{key_id}/accessList?itemsPerPage=500")
+        return sorted(e["cidrBlock"] for e in page["results"])
+
+    def assign_project(self, group_id: str, key_id: str, roles: list[str]) -> None:
+        """POST /groups/{groupId}/apiKeys/{id}: the key gets `roles` in the project."""
+        self._call("POST", f"/groups/{group_id}/apiKeys/{key_id}", json=[{"roles": roles}])
+
+    def unassign_project(self, group_id: str, key_id: str) -> None:
+        self._call("DELETE", f"/groups/{group_id}/apiKeys/{key_id}")
+
+    def project_roles(self, org_id: str, key_id: str) -> dict[str, list[str]]:
+        """project id -> sorted roles, from the key's `roles` entries that carry a `groupId`."""
+        found: dict[str, list[str]] = {}
+        for r in self.get_key(org_id, key_id)["roles"]:
+            if "groupId" in r:
+                found.setdefault(r["groupId"], []).append(r["roleName"])
+        return {g: sorted(roles) for g, roles in found.items()}
 
     def create_org(self, name: str, **extra: Any) -> dict:
         """POST /orgs; returns the response (`organization`, and `apiKey` if one was requested).
