@@ -47,20 +47,27 @@
 //!
 //! The API key secret, and every created key's secret (raw and as the Basic credential it
 //! makes), are redacted from env0's text.
+//!
+//! # Files
+//! This file holds the client and its [`Backend`] methods; `create` the two creates as the
+//! reconcile driver runs them, `pacer` the client-side rate limit, `wire` the JSON shapes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+mod create;
+mod pacer;
+mod wire;
+
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::HeaderValue;
-use serde::{Deserialize, Deserializer, Serialize};
-use tokio::sync::Notify;
-use tokio::time::Instant;
+use create::{KeyCreate, OrgCreate};
+pub use pacer::RateLimit;
+use pacer::{PacedAuth, Pacer};
+use wire::*;
 
 use super::http::{
-    AuthRequest, Authenticator, Backoff, BasicAuth, HttpClient, HttpSettings, Request, Response,
-    RetryPolicy, SendError, VendorError,
+    Backoff, BasicAuth, HttpClient, HttpSettings, Request, Response, RetryPolicy, SendError,
+    VendorError,
 };
 use super::list_cache::ListCache;
 use super::reconcile::{clock_offset, Create, Listing, LostPolicy, Reconciler, Seen};
@@ -77,30 +84,6 @@ pub const DEFAULT_BASE_URL: &str = "https://api.env0.com";
 
 /// The project roles env0 knows.
 pub const PROJECT_ROLES: [&str; 4] = ["Planner", "Viewer", "Deployer", "Admin"];
-
-/// A request budget: at most `requests` per `window` for each method + path template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Requests allowed per window.
-    pub requests: u32,
-    /// The window.
-    pub window: Duration,
-}
-
-impl RateLimit {
-    /// env0's documented limit: 1,000 requests per 60 s per method and URI.
-    pub const ENV0: RateLimit = RateLimit {
-        requests: 1000,
-        window: Duration::from_secs(60),
-    };
-}
-
-impl Default for RateLimit {
-    /// [`RateLimit::ENV0`].
-    fn default() -> Self {
-        RateLimit::ENV0
-    }
-}
 
 /// Everything needed to build an [`Env0Client`].
 #[derive(Debug, Clone)]
@@ -205,12 +188,7 @@ impl Env0Client {
 
     /// Sends `req`, every attempt paced in `bucket`.
     async fn send(&self, req: Request, bucket: &'static str) -> Result<Response, SendError> {
-        let auth = PacedAuth {
-            inner: &self.auth,
-            pacer: &self.pacer,
-            bucket,
-            slot: Mutex::new(None),
-        };
+        let auth = PacedAuth::new(&self.auth, &self.pacer, bucket);
         self.http.send(&req, &auth).await
         // `auth` drops here: its slots start their window now that the request is over.
     }
@@ -299,170 +277,6 @@ impl Env0Client {
             Err(e) if e.error.is_not_found() => Ok(()),
             Err(e) => Err(e.error),
         }
-    }
-}
-
-/// Creating one API key, for the reconcile driver.
-struct KeyCreate<'a> {
-    client: &'a Env0Client,
-    org_id: &'a str,
-    body: CreateKeyBody<'a>,
-}
-
-#[async_trait::async_trait]
-impl Create for KeyCreate<'_> {
-    type Output = CreatedApiKey;
-    const NOUN: &'static str = "API key";
-    const POLICY: LostPolicy = LostPolicy::Delete;
-
-    fn name(&self) -> &str {
-        self.body.name
-    }
-
-    fn place(&self) -> String {
-        format!("env0 organization {}", self.org_id)
-    }
-
-    fn id_of(output: &CreatedApiKey) -> &str {
-        &output.key.id
-    }
-
-    async fn post(&self) -> Result<CreatedApiKey, SendError> {
-        let req = Request::post("/api-keys")
-            .json(&self.body)?
-            .retry(RetryPolicy::Create)
-            .sensitive_response()
-            .describe(format!("organization {}", self.org_id));
-        let result = self.client.send(req, POST_KEYS).await;
-        self.client.keys.invalidate(self.org_id);
-        let resp = result?;
-        let wire: KeyWire = resp.json().map_err(SendError::ambiguous)?;
-        let bad = |message: &str| {
-            SendError::ambiguous(BackendError::BadResponse {
-                vendor: VENDOR,
-                status: resp.status().as_u16(),
-                message: message.to_string(),
-            })
-        };
-        let Some(secret) = wire
-            .api_key_secret
-            .clone()
-            .filter(|s| !s.expose().is_empty())
-        else {
-            return Err(bad("the created key came back without its apiKeySecret"));
-        };
-        self.client.http.remember_secret(&secret);
-        if let Some(key_id) = &wire.api_key_id {
-            self.client
-                .http
-                .redactor()
-                .add_basic(key_id, secret.expose());
-        }
-        if wire.id.trim().is_empty() {
-            return Err(bad("the created key came back without an id"));
-        }
-        Ok(CreatedApiKey {
-            key: wire.into_api_key(self.org_id),
-            secret,
-        })
-    }
-
-    async fn list(&self) -> Result<Listing, BackendError> {
-        let (keys, clock_offset) = self.client.fetch_keys(self.org_id).await?;
-        Ok(Listing {
-            objects: keys
-                .iter()
-                .map(|k| Seen::created_at(&k.id, &k.name, k.created_at.as_deref()))
-                .collect(),
-            clock_offset,
-        })
-    }
-
-    async fn delete(&self, id: &str) -> Result<(), BackendError> {
-        self.client.delete_key(self.org_id, id).await
-    }
-}
-
-/// Creating one organization, for the reconcile driver. env0 cannot delete organizations.
-struct OrgCreate<'a> {
-    client: &'a Env0Client,
-    body: CreateOrgBody<'a>,
-}
-
-#[async_trait::async_trait]
-impl Create for OrgCreate<'_> {
-    type Output = CreatedOrg;
-    const NOUN: &'static str = "organization";
-    const POLICY: LostPolicy = LostPolicy::Adopt;
-
-    fn name(&self) -> &str {
-        self.body.name
-    }
-
-    fn place(&self) -> String {
-        "env0 (organizations cannot be deleted through the API)".to_string()
-    }
-
-    fn id_of(output: &CreatedOrg) -> &str {
-        &output.org.id
-    }
-
-    async fn post(&self) -> Result<CreatedOrg, SendError> {
-        let req = Request::post("/organizations")
-            .json(&self.body)?
-            .retry(RetryPolicy::Create)
-            .describe("the env0 organizations endpoint");
-        let result = self.client.send(req, POST_ORGS).await;
-        self.client.orgs.invalidate(ORGS_SCOPE);
-        let resp = result.map_err(|e| SendError {
-            ambiguous: e.ambiguous,
-            error: endpoint_missing(e.error, "/organizations"),
-        })?;
-        let wire: OrgWire = resp.json().map_err(SendError::ambiguous)?;
-        if wire.id.trim().is_empty() {
-            return Err(SendError::ambiguous(BackendError::BadResponse {
-                vendor: VENDOR,
-                status: resp.status().as_u16(),
-                message: "the created organization came back without an id".into(),
-            }));
-        }
-        Ok(CreatedOrg {
-            org: wire.into_org(),
-            ..CreatedOrg::default()
-        })
-    }
-
-    async fn list(&self) -> Result<Listing, BackendError> {
-        let (orgs, clock_offset) = self.client.fetch_orgs().await?;
-        Ok(Listing {
-            objects: orgs
-                .iter()
-                .map(|o| Seen::created_at(&o.id, &o.name, o.created_at.as_deref()))
-                .collect(),
-            clock_offset,
-        })
-    }
-
-    async fn delete(&self, id: &str) -> Result<(), BackendError> {
-        let _ = id;
-        Err(BackendError::not_supported(
-            BackendKind::Env0,
-            "deleting organizations",
-        ))
-    }
-
-    async fn adopt(&self, seen: &Seen) -> Result<CreatedOrg, BackendError> {
-        let (orgs, _) = self.client.fetch_orgs().await?;
-        let org =
-            orgs.into_iter()
-                .find(|o| o.id == seen.id)
-                .ok_or_else(|| BackendError::NotFound {
-                    what: format!("organization {}", seen.id),
-                })?;
-        Ok(CreatedOrg {
-            org,
-            ..CreatedOrg::default()
-        })
     }
 }
 
@@ -714,302 +528,6 @@ pub fn parse_env0_error(status: u16, body: &serde_json::Value) -> Option<VendorE
         message,
         field: None,
     })
-}
-
-// ----- pacing -----------------------------------------------------------------------------
-
-/// Sliding-window pacing per bucket (method + path template). A slot is taken by every
-/// attempt and counts until one window after the request it belongs to finished.
-struct Pacer {
-    limit: RateLimit,
-    buckets: Mutex<HashMap<&'static str, Bucket>>,
-    freed: Notify,
-}
-
-#[derive(Default)]
-struct Bucket {
-    next_slot: u64,
-    in_flight: HashSet<u64>,
-    /// When finished slots were freed, oldest first.
-    finished: VecDeque<Instant>,
-}
-
-impl Pacer {
-    fn new(limit: RateLimit) -> Self {
-        Pacer {
-            limit,
-            buckets: Mutex::new(HashMap::new()),
-            freed: Notify::new(),
-        }
-    }
-
-    /// Waits for a slot in `bucket` and takes it.
-    async fn acquire(&self, bucket: &'static str) -> u64 {
-        let mut waited = false;
-        loop {
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            let wake_at = {
-                let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-                let b = buckets.entry(bucket).or_default();
-                let now = Instant::now();
-                while b
-                    .finished
-                    .front()
-                    .is_some_and(|t| *t + self.limit.window <= now)
-                {
-                    b.finished.pop_front();
-                }
-                if b.in_flight.len() + b.finished.len() < self.limit.requests as usize {
-                    b.next_slot += 1;
-                    b.in_flight.insert(b.next_slot);
-                    return b.next_slot;
-                }
-                b.finished.front().map(|t| *t + self.limit.window)
-            };
-            if !waited {
-                waited = true;
-                tracing::debug!(
-                    vendor = VENDOR,
-                    bucket,
-                    limit = self.limit.requests,
-                    window_ms = self.limit.window.as_millis() as u64,
-                    "pacing: waiting for the rate limit"
-                );
-            }
-            match wake_at {
-                Some(at) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(at) => {}
-                        _ = &mut freed => {}
-                    }
-                }
-                None => freed.await,
-            }
-        }
-    }
-
-    /// Starts the window of a finished slot.
-    fn finish(&self, bucket: &'static str, slot: u64) {
-        let first_finished = {
-            let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-            let b = buckets.entry(bucket).or_default();
-            let first = b.finished.is_empty();
-            if b.in_flight.remove(&slot) {
-                b.finished.push_back(Instant::now());
-            }
-            first
-        };
-        // Waiters sleep until the oldest finished slot expires; only those that saw none
-        // (every slot in flight) need to learn when that will be.
-        if first_finished {
-            self.freed.notify_waiters();
-        }
-    }
-}
-
-/// Basic auth that first takes a pacing slot for each attempt. An attempt's slot is finished
-/// when the next attempt starts (the previous one is over by then) or when this drops (the
-/// request is over, or was abandoned), so a request never waits on its own earlier attempt.
-struct PacedAuth<'a> {
-    inner: &'a BasicAuth,
-    pacer: &'a Pacer,
-    bucket: &'static str,
-    slot: Mutex<Option<u64>>,
-}
-
-impl fmt::Debug for PacedAuth<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PacedAuth")
-            .field("bucket", &self.bucket)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Drop for PacedAuth<'_> {
-    fn drop(&mut self) {
-        if let Some(slot) = self
-            .slot
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            self.pacer.finish(self.bucket, slot);
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl Authenticator for PacedAuth<'_> {
-    async fn authorize(
-        &self,
-        http: &HttpClient,
-        req: &AuthRequest<'_>,
-    ) -> Result<Option<HeaderValue>, BackendError> {
-        let previous = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(previous) = previous {
-            self.pacer.finish(self.bucket, previous);
-        }
-        let slot = self.pacer.acquire(self.bucket).await;
-        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(slot);
-        self.inner.authorize(http, req).await
-    }
-}
-
-// ----- wire types -------------------------------------------------------------------------
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CreateOrgBody<'a> {
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    photo_url: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CreateKeyBody<'a> {
-    name: &'a str,
-    organization_id: &'a str,
-    permissions: Permissions<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Permissions<'a> {
-    organization_role: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    projects_permissions: Option<Vec<ProjectPermission<'a>>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ProjectPermission<'a> {
-    project_id: &'a str,
-    project_role: &'a str,
-}
-
-/// The Organization object.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OrgWire {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    photo_url: Option<String>,
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(default)]
-    created_by: Option<String>,
-    #[serde(default)]
-    created_at: Option<String>,
-    #[serde(default)]
-    max_ttl: Option<String>,
-    #[serde(default)]
-    default_ttl: Option<String>,
-    #[serde(default)]
-    project_custom_flows_policy: Option<String>,
-    #[serde(default)]
-    do_not_report_skipped_status_checks: Option<bool>,
-    #[serde(default)]
-    do_not_consider_merge_commits_for_pr_plans: Option<bool>,
-    #[serde(default)]
-    enable_oidc: Option<bool>,
-    #[serde(default)]
-    enforce_pr_commenter_permissions: Option<bool>,
-    #[serde(default)]
-    allow_env0_secrets: Option<bool>,
-    #[serde(default)]
-    require_approval_for_pr_applies: Option<bool>,
-}
-
-impl OrgWire {
-    fn into_org(self) -> Org {
-        Org {
-            id: self.id,
-            name: self.name,
-            description: self.description,
-            photo_url: self.photo_url,
-            mode: self.mode,
-            created_by: self.created_by,
-            created_at: self.created_at,
-            policies: Some(OrgPolicies {
-                max_ttl: self.max_ttl,
-                default_ttl: self.default_ttl,
-                project_custom_flows_policy: self.project_custom_flows_policy,
-                do_not_report_skipped_status_checks: self.do_not_report_skipped_status_checks,
-                do_not_consider_merge_commits_for_pr_plans: self
-                    .do_not_consider_merge_commits_for_pr_plans,
-                enable_oidc: self.enable_oidc,
-                enforce_pr_commenter_permissions: self.enforce_pr_commenter_permissions,
-                allow_env0_secrets: self.allow_env0_secrets,
-                require_approval_for_pr_applies: self.require_approval_for_pr_applies,
-            }),
-        }
-    }
-}
-
-/// The ApiKey object. No `Debug`: the create answer holds the one-time secret.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct KeyWire {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    api_key_id: Option<String>,
-    #[serde(default, deserialize_with = "secret_opt")]
-    api_key_secret: Option<Secret>,
-    #[serde(default)]
-    organization_id: Option<String>,
-    #[serde(default)]
-    organization_role: Option<String>,
-    #[serde(default)]
-    permissions: Option<PermissionsWire>,
-    #[serde(default)]
-    created_at: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PermissionsWire {
-    #[serde(default)]
-    organization_role: Option<String>,
-}
-
-fn secret_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.map(Secret::new))
-}
-
-impl KeyWire {
-    fn into_api_key(self, org_id: &str) -> ApiKey {
-        let role = self
-            .organization_role
-            .or(self.permissions.and_then(|p| p.organization_role))
-            .filter(|r| !r.is_empty());
-        ApiKey {
-            id: self.id,
-            name: self.name,
-            org_id: Some(
-                self.organization_id
-                    .filter(|o| !o.is_empty())
-                    .unwrap_or_else(|| org_id.to_string()),
-            ),
-            public_key: self.api_key_id.filter(|k| !k.is_empty()),
-            preview: None,
-            roles: role.into_iter().collect(),
-            created_at: self.created_at,
-            project_roles: Default::default(),
-        }
-    }
 }
 
 #[cfg(test)]
