@@ -1,24 +1,22 @@
 //! The `keysmith` provider: its configuration block, the backend it builds from it, and the
 //! resource and data source types it serves.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::atlas::{AtlasAuth, AtlasClient, AtlasConfig};
 use crate::backend::braintrust::{BraintrustClient, BraintrustConfig};
 use crate::backend::env0::{Env0Client, Env0Config, RateLimit};
-use crate::backend::http::{HttpSettings, Interrupt};
+use crate::backend::http::HttpSettings;
 use crate::backend::traceloop::{TraceloopClient, TraceloopConfig};
 use crate::backend::{Backend, BackendError, BackendKind, Secret};
 use crate::codec::{Attribute, AttributePath, Block, NestedBlock, Nesting, Schema, Type, Value};
+use crate::framework::MAX_DURATION;
 use crate::framework::{
     parse_duration, parse_duration_within, ConfigureRequest, DataSource, Diagnostics,
     EphemeralResource, ListResource, Provider, Resource,
 };
-use crate::resources;
-
-/// The longest duration any setting accepts: 876,000 hours (100 years).
-pub const MAX_DURATION: Duration = Duration::from_secs(876_000 * 3600);
+use crate::resources::{self, ProviderDefaults, ProviderState};
 
 /// The provider type name: the prefix of every resource type.
 pub const PROVIDER_NAME: &str = "keysmith";
@@ -86,47 +84,6 @@ fn default_base_url(kind: BackendKind) -> &'static str {
         BackendKind::Braintrust => "https://api.braintrust.dev",
         BackendKind::Env0 => "https://api.env0.com",
         BackendKind::Traceloop => "https://api.traceloop.com",
-    }
-}
-
-/// What resources share once the provider is configured.
-#[derive(Debug, Default)]
-pub struct ProviderState {
-    backend: OnceLock<Arc<dyn Backend>>,
-    provider_org: OnceLock<ProviderDefaults>,
-    /// Triggered by StopProvider; every backend client of this provider observes it.
-    interrupt: Interrupt,
-}
-
-/// Provider-level defaults resources fall back on.
-#[derive(Debug, Clone, Default)]
-pub struct ProviderDefaults {
-    /// Braintrust `org_name` or env0 `organization_id` of the provider block.
-    pub org: Option<String>,
-}
-
-impl ProviderState {
-    /// The configured backend.
-    ///
-    /// # Errors
-    /// A diagnostic when ConfigureProvider has not run (or failed).
-    pub fn backend(&self) -> Result<Arc<dyn Backend>, Diagnostics> {
-        self.backend.get().cloned().ok_or_else(|| {
-            Diagnostics::error(
-                "Provider not configured",
-                "The keysmith provider has no backend configured; check the provider block.",
-            )
-        })
-    }
-
-    /// The configured backend's kind, if configured.
-    pub fn kind(&self) -> Option<BackendKind> {
-        self.backend.get().map(|b| b.kind())
-    }
-
-    /// Provider-level defaults.
-    pub fn defaults(&self) -> ProviderDefaults {
-        self.provider_org.get().cloned().unwrap_or_default()
     }
 }
 
@@ -275,7 +232,7 @@ impl KeysmithProvider {
                 .as_str()
                 .and_then(|t| parse_duration(t).ok())
                 .unwrap_or(Duration::from_secs(30)),
-            interrupt: self.state.interrupt.clone(),
+            interrupt: self.state.interrupt().clone(),
             ..HttpSettings::default()
         };
         let mut defaults = ProviderDefaults::default();
@@ -489,14 +446,13 @@ impl Provider for KeysmithProvider {
     }
 
     fn stop(&self) {
-        self.state.interrupt.trigger();
+        self.state.interrupt().trigger();
     }
 
     async fn configure(&self, req: ConfigureRequest) -> Diagnostics {
         match self.configure_with_env(&req.config, &|k| std::env::var(k).ok()) {
             Ok((backend, defaults)) => {
-                let _ = self.state.backend.set(backend);
-                let _ = self.state.provider_org.set(defaults);
+                self.state.configure(backend, defaults);
                 Diagnostics::default()
             }
             Err(d) => d,

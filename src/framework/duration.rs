@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+/// The longest duration any setting accepts: 876,000 hours (100 years, SPEC §3).
+pub const MAX_DURATION: Duration = Duration::from_secs(876_000 * 3600);
+
 /// Parses a duration; the error says what is wrong in words a user understands.
 ///
 /// # Errors

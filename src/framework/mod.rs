@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::codec::{Schema, Type, Value};
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
-pub use duration::{parse_duration, parse_duration_within};
+pub use duration::{parse_duration, parse_duration_within, MAX_DURATION};
 
 /// One attribute of a resource identity (Terraform ≥ 1.12).
 #[derive(Debug, Clone, PartialEq)]

@@ -8,14 +8,15 @@ use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::ProviderState;
 use crate::backend::{ApiKey, ApiKeyUpdate, Backend, BackendError, BackendKind, NewApiKey};
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
+use crate::framework::MAX_DURATION;
 use crate::framework::{
     parse_duration_within, ApplyRequest, ApplyResponse, Diagnostics, IdentityAttribute,
     IdentitySchema, ImportRequest, ImportResponse, PlanRequest, PlanResponse, ReadRequest,
     ReadResponse, Resource,
 };
-use crate::provider::{ProviderState, MAX_DURATION};
 
 use super::access_list::{entries, same, Entry};
 use super::{backend_diagnostic, null_object, unknowns_to_null};

@@ -13,13 +13,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::ProviderState;
 use crate::backend::{ApiKey, Backend, BackendKind, NewApiKey};
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::{
     parse_duration_within, CloseRequest, Diagnostics, EphemeralResource, OpenRequest, OpenResponse,
     Severity,
 };
-use crate::provider::ProviderState;
 
 use super::api_key::{
     attribute_of_field, project_roles_of, string_vec, validate_config, validate_for_backend,

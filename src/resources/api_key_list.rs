@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use super::ProviderState;
 use crate::backend::BackendKind;
 use crate::codec::{Block, Schema, Value};
 use crate::framework::{Diagnostics, ListRequest, ListResource, ListedResource};
-use crate::provider::ProviderState;
 
 use super::api_key::{listed_identity, listed_state};
 use super::api_keys_data_source::{list_selected_keys, selector_attributes};

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use super::ProviderState;
 use crate::backend::{ApiKey, Backend, BackendKind};
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::{DataSource, Diagnostics};
-use crate::provider::ProviderState;
 
 use super::backend_diagnostic;
 

@@ -12,13 +12,15 @@ pub mod api_keys_data_source;
 mod ephemeral_marker;
 pub mod org;
 pub mod org_data_source;
+mod state;
+
+pub use state::{ProviderDefaults, ProviderState};
 
 use std::sync::Arc;
 
 use crate::backend::BackendError;
 use crate::codec::{AttributePath, Schema, Value};
 use crate::framework::{DataSource, Diagnostics, EphemeralResource, ListResource, Resource};
-use crate::provider::ProviderState;
 
 /// Every managed resource type of the provider.
 pub fn all(state: Arc<ProviderState>) -> Vec<Arc<dyn Resource>> {

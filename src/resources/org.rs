@@ -7,13 +7,13 @@
 
 use std::sync::Arc;
 
+use super::ProviderState;
 use crate::backend::{Backend, BackendKind, CreatedOrg, NewOrg, Org, OrgPolicies, OrgUpdate};
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::{
     ApplyRequest, ApplyResponse, Diagnostics, IdentityAttribute, IdentitySchema, ImportRequest,
     ImportResponse, PlanRequest, PlanResponse, ReadRequest, ReadResponse, Resource,
 };
-use crate::provider::ProviderState;
 
 use super::{backend_diagnostic, null_object, unknowns_to_null};
 

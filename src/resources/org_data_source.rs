@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use super::ProviderState;
 use crate::backend::BackendKind;
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::{DataSource, Diagnostics};
-use crate::provider::ProviderState;
 
 use super::org::{merge_backend_view, schema as org_schema};
 use super::{backend_diagnostic, unknowns_to_null};
