@@ -29,7 +29,7 @@ use std::fmt::Debug;
 
 use super::{
     ApiKey, ApiKeyUpdate, Backend, BackendError, BackendKind, CreatedApiKey, NewApiKey, NewOrg,
-    Org, OrgUpdate,
+    Org, OrgUpdate, RoleChange,
 };
 
 /// What a vendor can do, per SPEC §1.
@@ -51,7 +51,7 @@ pub struct Capabilities {
     pub key_preview: bool,
     /// `get_access_list`, `add_access_list`, `remove_access_list_entry`.
     pub key_access_list: bool,
-    /// `assign_project_roles`, `update_project_roles`, `unassign_project`: a key's project
+    /// `set_project_roles`, `unassign_project`: a key's project
     /// roles changed in place, and read back in its `project_roles`.
     pub key_project_roles_in_place: bool,
     /// `create_org`.
@@ -492,7 +492,7 @@ async fn assignments_of(
         c.ok(
             step,
             backend
-                .assign_project_roles(org, id, project, &read_only)
+                .set_project_roles(org, id, project, &read_only, RoleChange::Assign)
                 .await,
         )?;
         let got = c.ok(step, backend.get_api_key(org, id).await)?;
@@ -512,7 +512,9 @@ async fn assignments_of(
         let step = "project roles: replace";
         c.ok(
             step,
-            backend.update_project_roles(org, id, project, &two).await,
+            backend
+                .set_project_roles(org, id, project, &two, RoleChange::Replace)
+                .await,
         )?;
         let got = c.ok(step, backend.get_api_key(org, id).await)?;
         c.ensure(roles_in(&got) == two, step, || {
@@ -831,11 +833,15 @@ pub async fn unsupported_operations(backend: &dyn Backend, target: &Target) -> R
         let roles = ["GROUP_READ_ONLY".to_string()];
         c.not_supported(
             "project roles: assign",
-            backend.assign_project_roles(&org, id, "p", &roles).await,
+            backend
+                .set_project_roles(&org, id, "p", &roles, RoleChange::Assign)
+                .await,
         )?;
         c.not_supported(
             "project roles: replace",
-            backend.update_project_roles(&org, id, "p", &roles).await,
+            backend
+                .set_project_roles(&org, id, "p", &roles, RoleChange::Replace)
+                .await,
         )?;
         c.not_supported(
             "project roles: unassign",

@@ -183,6 +183,15 @@ pub struct OrgUpdate {
     pub name: String,
 }
 
+/// How [`Backend::set_project_roles`] changes a key's roles in a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleChange {
+    /// The key has no role in the project yet: give it these.
+    Assign,
+    /// The key has roles in the project: replace them with these.
+    Replace,
+}
+
 /// The operations resources need from a vendor. Every method that a backend cannot do
 /// returns [`BackendError::NotSupported`] by default.
 #[async_trait::async_trait]
@@ -272,31 +281,18 @@ pub trait Backend: Send + Sync + Debug + 'static {
         ))
     }
 
-    /// Gives a key `roles` in project `project`, where it has none yet (Atlas
-    /// `POST /groups/{groupId}/apiKeys/{id}`).
-    async fn assign_project_roles(
+    /// Sets a key's roles in project `project`: gives them where the key has none there yet
+    /// (Atlas `POST /groups/{groupId}/apiKeys/{id}`), or replaces the roles it has
+    /// (`PATCH`), as `how` says.
+    async fn set_project_roles(
         &self,
         org_id: &str,
         id: &str,
         project: &str,
         roles: &[String],
+        how: RoleChange,
     ) -> Result<(), BackendError> {
-        let _ = (org_id, id, project, roles);
-        Err(BackendError::not_supported(
-            self.kind(),
-            "changing project roles in place",
-        ))
-    }
-
-    /// Replaces a key's roles in project `project` (Atlas `PATCH`).
-    async fn update_project_roles(
-        &self,
-        org_id: &str,
-        id: &str,
-        project: &str,
-        roles: &[String],
-    ) -> Result<(), BackendError> {
-        let _ = (org_id, id, project, roles);
+        let _ = (org_id, id, project, roles, how);
         Err(BackendError::not_supported(
             self.kind(),
             "changing project roles in place",

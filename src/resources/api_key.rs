@@ -9,7 +9,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::ProviderState;
-use crate::backend::{ApiKey, ApiKeyUpdate, Backend, BackendError, BackendKind, NewApiKey};
+use crate::backend::{
+    ApiKey, ApiKeyUpdate, Backend, BackendError, BackendKind, NewApiKey, RoleChange,
+};
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::MAX_DURATION;
 use crate::framework::{
@@ -701,7 +703,7 @@ impl ApiKeyResource {
             for (project, roles) in &wanted {
                 let roles: Vec<String> = roles.iter().cloned().collect();
                 match backend
-                    .assign_project_roles(&org, &id, project, &roles)
+                    .set_project_roles(&org, &id, project, &roles, RoleChange::Assign)
                     .await
                 {
                     Ok(()) => {
@@ -851,12 +853,12 @@ async fn sync_project_roles(
         match before.get(project) {
             None => {
                 backend
-                    .assign_project_roles(org, id, project, &list)
+                    .set_project_roles(org, id, project, &list, RoleChange::Assign)
                     .await?
             }
             Some(old) if old != roles => {
                 backend
-                    .update_project_roles(org, id, project, &list)
+                    .set_project_roles(org, id, project, &list, RoleChange::Replace)
                     .await?
             }
             Some(_) => {}

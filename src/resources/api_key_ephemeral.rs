@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::ProviderState;
-use crate::backend::{ApiKey, Backend, BackendKind, NewApiKey};
+use crate::backend::{ApiKey, Backend, BackendKind, NewApiKey, RoleChange};
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::{
     parse_duration_within, CloseRequest, Diagnostics, EphemeralResource, OpenRequest, OpenResponse,
@@ -299,7 +299,7 @@ async fn assign_project_roles(
     for (project, roles) in wanted {
         let roles: Vec<String> = roles.iter().cloned().collect();
         backend
-            .assign_project_roles(org_id, id, project, &roles)
+            .set_project_roles(org_id, id, project, &roles, RoleChange::Assign)
             .await
             .map_err(|e| {
                 backend_diagnostic(

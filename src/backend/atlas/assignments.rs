@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{check_id, invalid, keys_path, AtlasClient};
 use crate::backend::http::Request;
 use crate::backend::BackendError;
+use crate::backend::RoleChange;
 
 /// `UserAccessListRequest`: exactly one of the two.
 #[derive(Serialize)]
@@ -162,7 +163,7 @@ impl AtlasClient {
         id: &str,
         project: &str,
         roles: &[String],
-        assigned: bool,
+        how: RoleChange,
     ) -> Result<(), BackendError> {
         check_id("orgId", org_id)?;
         check_id("apiUserId", id)?;
@@ -175,10 +176,9 @@ impl AtlasClient {
         }
         let path = project_key_path(project, id);
         let what = format!("project {project} or api key {id}");
-        let req = if assigned {
-            Request::patch(path).json(&RolesBody { roles })?
-        } else {
-            Request::post(path).json(&[RolesBody { roles }])?
+        let req = match how {
+            RoleChange::Replace => Request::patch(path).json(&RolesBody { roles })?,
+            RoleChange::Assign => Request::post(path).json(&[RolesBody { roles }])?,
         };
         let result = self.send(req.describe(what)).await;
         self.keys.invalidate(org_id);

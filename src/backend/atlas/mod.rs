@@ -79,7 +79,7 @@ use super::reconcile::{clock_offset, Create, Listing, LostPolicy, Reconciler, Se
 use super::support::{invalid as invalid_field, shorten, Pages};
 use super::{
     ApiKey, ApiKeyUpdate, Backend, BackendError, BackendKind, CreatedApiKey, CreatedOrg, NewApiKey,
-    NewOrg, Org, OrgUpdate, Secret,
+    NewOrg, Org, OrgUpdate, RoleChange, Secret,
 };
 pub use auth::TOKEN_PATH;
 use auth::{DigestAuth, OAuthClientCredentials};
@@ -583,25 +583,15 @@ impl Backend for AtlasClient {
         self.remove_entry(org_id, id, entry).await
     }
 
-    async fn assign_project_roles(
+    async fn set_project_roles(
         &self,
         org_id: &str,
         id: &str,
         project: &str,
         roles: &[String],
+        how: RoleChange,
     ) -> Result<(), BackendError> {
-        self.put_project_roles(org_id, id, project, roles, false)
-            .await
-    }
-
-    async fn update_project_roles(
-        &self,
-        org_id: &str,
-        id: &str,
-        project: &str,
-        roles: &[String],
-    ) -> Result<(), BackendError> {
-        self.put_project_roles(org_id, id, project, roles, true)
+        self.put_project_roles(org_id, id, project, roles, how)
             .await
     }
 
