@@ -265,7 +265,11 @@ impl LogBuffer {
             .json()
             .with_writer(move || writer.clone())
             .finish();
-        tracing::subscriber::set_default(subscriber)
+        let guard = tracing::subscriber::set_default(subscriber);
+        // A callsite first hit by a test on another thread, while only the no-op global
+        // subscriber was registered, may have cached "never": have it ask again.
+        tracing::callsite::rebuild_interest_cache();
+        guard
     }
 }
 

@@ -1521,29 +1521,10 @@ fn object_id_times_and_http_dates() {
     assert_eq!(d.unix_timestamp(), 784111777);
 }
 
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn trace_logs_carry_no_secrets() {
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = crate::backend::test_support::LogBuffer::default();
+    let _guard = logs.install();
 
     let mock = Mock::start(MockAuth::Digest).await;
     let client = mock.digest_client();
@@ -1561,7 +1542,7 @@ async fn trace_logs_carry_no_secrets() {
     let oauth = Mock::start(MockAuth::OAuth).await;
     oauth.oauth_client().list_api_keys(ORG).await.unwrap();
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(text.contains("http response"), "logging works: {text}");
     for secret in [
         PRIVATE,
