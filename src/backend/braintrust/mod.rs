@@ -44,16 +44,18 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
-
 use super::http::{
     Backoff, BearerAuth, HttpClient, HttpSettings, Request, Response, RetryPolicy, SendError,
-    VendorError,
 };
 use super::list_cache::ListCache;
 use super::reconcile::{clock_offset, Create, Listing, LostPolicy, Reconciler, Seen};
 use super::support::{check_not_blank, check_segment, invalid, Pages};
 use super::{ApiKey, Backend, BackendError, BackendKind, CreatedApiKey, NewApiKey, Org, Secret};
+
+mod wire;
+
+pub use wire::parse_braintrust_error;
+use wire::{CreateKeyBody, KeyWire, ListWire, OrgWire};
 
 const VENDOR: &str = "braintrust";
 
@@ -455,106 +457,6 @@ impl Backend for BraintrustClient {
                     ),
                 ))
             }
-        }
-    }
-}
-
-/// Braintrust's JSON error bodies (shape undocumented): `message`, else `error` (a string
-/// or an object with `message`), with `details` appended when it is text. Plain-text bodies
-/// need no hook: the shared reading quotes them.
-pub fn parse_braintrust_error(status: u16, body: &serde_json::Value) -> Option<VendorError> {
-    let _ = status;
-    let obj = body.as_object()?;
-    let text = |v: Option<&serde_json::Value>| {
-        v.and_then(serde_json::Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let error = obj.get("error");
-    let mut message = text(obj.get("message"))
-        .or_else(|| text(error))
-        .or_else(|| text(error.and_then(|e| e.get("message"))))?;
-    if let Some(details) = text(obj.get("details")) {
-        if details != message {
-            message = format!("{message}: {details}");
-        }
-    }
-    let code = text(obj.get("code"));
-    Some(VendorError {
-        code,
-        message,
-        field: None,
-    })
-}
-
-#[derive(Serialize)]
-struct CreateKeyBody<'a> {
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    org_name: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-struct ListWire<T> {
-    #[serde(default = "Vec::new")]
-    objects: Vec<T>,
-}
-
-/// `ApiKey` / `CreateApiKeyOutput`. No `Debug`: the create answer holds the raw key.
-#[derive(Deserialize)]
-struct KeyWire {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    created: Option<String>,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    preview_name: Option<String>,
-    #[serde(default)]
-    org_id: Option<String>,
-    #[serde(default, deserialize_with = "secret_opt")]
-    key: Option<Secret>,
-}
-
-fn secret_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.map(Secret::new))
-}
-
-impl KeyWire {
-    fn into_api_key(self) -> ApiKey {
-        ApiKey {
-            id: self.id,
-            name: self.name,
-            org_id: self.org_id.filter(|o| !o.is_empty()),
-            public_key: None,
-            preview: self.preview_name.filter(|p| !p.is_empty()),
-            roles: Vec::new(),
-            created_at: self.created.filter(|c| !c.is_empty()),
-            project_roles: Default::default(),
-        }
-    }
-}
-
-/// `Organization`.
-#[derive(Deserialize)]
-struct OrgWire {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    created: Option<String>,
-}
-
-impl OrgWire {
-    fn into_org(self) -> Org {
-        Org {
-            id: self.id,
-            name: self.name,
-            created_at: self.created.filter(|c| !c.is_empty()),
-            ..Org::default()
         }
     }
 }
