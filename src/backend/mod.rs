@@ -64,6 +64,9 @@ pub struct NewApiKey {
     /// Project id → roles in that project (env0: exactly one; Atlas: assigned after the key
     /// is created, see [`Backend::assign_project_roles`]).
     pub project_roles: BTreeMap<String, BTreeSet<String>>,
+    /// Braintrust: the service account whose **service token** this is
+    /// (`POST /v1/service_token`); `None` for an API key.
+    pub service_account_id: Option<String>,
 }
 
 /// An API key as the backend reports it (never with its secret).
@@ -86,6 +89,9 @@ pub struct ApiKey {
     /// Project id → the key's roles there, where the backend reports them (Atlas: the key's
     /// roles that carry a `groupId`); empty elsewhere.
     pub project_roles: BTreeMap<String, BTreeSet<String>>,
+    /// Braintrust: the service account of a service token; `None` for an API key (and on
+    /// every other backend).
+    pub service_account_id: Option<String>,
 }
 
 /// A key just created, with the secret the backend shows only once.

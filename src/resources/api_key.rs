@@ -8,7 +8,7 @@ use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::backend::{ApiKey, ApiKeyUpdate, Backend, BackendKind, NewApiKey};
+use crate::backend::{ApiKey, ApiKeyUpdate, Backend, BackendError, BackendKind, NewApiKey};
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::{
     parse_duration_within, ApplyRequest, ApplyResponse, Diagnostics, IdentityAttribute,
@@ -77,6 +77,11 @@ fn schema() -> Schema {
             .optional()
             .computed()
             .description("Braintrust only: the organization, by name, the key is created in (defaults to the provider's `org_name`); read back from the key's organization, so an imported key gets it too. A change replaces the key."),
+    )
+    .attribute(
+        Attribute::new("service_account_id", Type::String)
+            .optional()
+            .description("Braintrust only: the id (a UUID) of a service account; the key is then a **service token** of that account (`POST /v1/service_token`), the machine credential Braintrust lets you create through its API. Only an organization-owner service token may create one: configure the provider's `api_key` with such a token. Without it the key is a user API key (`POST /v1/api_key`, which Braintrust removed from its published API in May 2026). Read back on refresh and import. A change replaces the key."),
     )
     .attribute(
         Attribute::new("roles", Type::set(Type::String))
@@ -166,7 +171,7 @@ fn rules(kind: BackendKind) -> Option<Rules> {
         BackendKind::Atlas => Some(Rules {
             in_place: &["name", "roles"],
             required: &["org_id", "roles"],
-            forbidden: &["org_name", "project_roles"],
+            forbidden: &["org_name", "project_roles", "service_account_id"],
         }),
         BackendKind::Braintrust => Some(Rules {
             in_place: &[],
@@ -176,7 +181,7 @@ fn rules(kind: BackendKind) -> Option<Rules> {
         BackendKind::Env0 => Some(Rules {
             in_place: &[],
             required: &["roles"],
-            forbidden: &["org_name"],
+            forbidden: &["org_name", "service_account_id"],
         }),
         BackendKind::Traceloop => None,
     }
@@ -189,6 +194,7 @@ const INPUTS: &[&str] = &[
     "org_name",
     "roles",
     "project_roles",
+    "service_account_id",
     "rotation_triggers",
 ];
 
@@ -199,6 +205,7 @@ fn attribute_of_field(field: &str) -> Option<&'static str> {
         "roles" | "role" | "organizationRole" => Some("roles"),
         "orgId" | "organizationId" | "org_id" => Some("org_id"),
         "org_name" => Some("org_name"),
+        "service_account_id" => Some("service_account_id"),
         "projectsPermissions" | "project_roles" => Some("project_roles"),
         "apiUserId" => Some("id"),
         _ => None,
@@ -207,6 +214,16 @@ fn attribute_of_field(field: &str) -> Option<&'static str> {
 
 fn is_hex24(s: &str) -> bool {
     s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `8-4-4-4-12` hexadecimal digits.
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Checks that need no backend: ValidateResourceConfig.
@@ -224,6 +241,15 @@ fn validate_config(config: &Value) -> Diagnostics {
     if let Some(d) = config.attr("rotate_after").as_str() {
         if let Err(e) = parse_duration_within(d, Duration::ZERO, MAX_DURATION) {
             diags.push_attribute_error(AttributePath::attr("rotate_after"), "Invalid duration", e);
+        }
+    }
+    if let Some(account) = config.attr("service_account_id").as_str() {
+        if account.trim().is_empty() {
+            diags.push_attribute_error(
+                AttributePath::attr("service_account_id"),
+                "Invalid service account id",
+                "`service_account_id` must not be empty: set a service account's id, or leave it unset for an API key.",
+            );
         }
     }
     if let Some(roles) = config.attr("roles").strings() {
@@ -314,6 +340,17 @@ fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnostics {
                         ),
                     ),
                 }
+            }
+        }
+    }
+    if kind == BackendKind::Braintrust {
+        if let Some(account) = config.attr("service_account_id").as_str() {
+            if !account.trim().is_empty() && !is_uuid(account) {
+                diags.push_attribute_error(
+                    AttributePath::attr("service_account_id"),
+                    "Invalid service account id",
+                    format!("{account:?} is not a Braintrust service account id (a UUID such as 0c6e8a5e-2f4b-4d8e-9a51-3b7c1d2e4f60)."),
+                );
             }
         }
     }
@@ -437,6 +474,9 @@ fn merge_backend_view(state: &mut Value, key: &ApiKey, kind: BackendKind) {
     if let Some(created) = &key.created_at {
         state.set_attr("created_at", Value::from(created.as_str()));
     }
+    if kind == BackendKind::Braintrust {
+        merge_service_account(state, key);
+    }
     // Atlas reports a key's project roles: read them back where they are managed (set).
     // env0's listing does not report them, so they stay as configured.
     if kind == BackendKind::Atlas && !state.attr("project_roles").is_null() {
@@ -520,19 +560,26 @@ impl ApiKeyResource {
                 .to_string(),
             roles: string_vec(planned.attr("roles")),
             project_roles: project_roles_of(planned.attr("project_roles")),
+            service_account_id: planned
+                .attr("service_account_id")
+                .as_str()
+                .map(str::to_string),
         };
         tracing::debug!(backend = backend.kind().name(), "creating API key");
         let created = match backend.create_api_key(&new).await {
             Ok(c) => c,
             Err(e) => {
-                return ApplyResponse {
-                    diagnostics: backend_diagnostic(
-                        "Unable to create API key",
-                        &e,
-                        attribute_of_field,
-                    ),
-                    ..Default::default()
+                let mut diagnostics =
+                    backend_diagnostic("Unable to create API key", &e, attribute_of_field);
+                if let Some(hint) = braintrust_refusal_hint(backend.kind(), &new, &e) {
+                    for d in &mut diagnostics.0 {
+                        d.detail.push_str(hint);
+                    }
                 }
+                return ApplyResponse {
+                    diagnostics,
+                    ..Default::default()
+                };
             }
         };
         let mut state = planned.clone();
@@ -662,6 +709,54 @@ fn string_vec(v: &Value) -> Vec<String> {
     v.strings()
         .map(|s| s.into_iter().map(str::to_string).collect())
         .unwrap_or_default()
+}
+
+/// A service token's service account, as Braintrust reports it, into `state`. The state's
+/// spelling of the same id is kept (UUIDs compare without case), and so is its value when
+/// Braintrust leaves the field out (it is nullable). An API key reports none: the state's
+/// value stays (null, unless configured, which then plans a replacement after an import).
+fn merge_service_account(state: &mut Value, key: &ApiKey) {
+    let Some(reported) = &key.service_account_id else {
+        return;
+    };
+    let held = state.attr("service_account_id").as_str();
+    if !held.is_some_and(|h| h.eq_ignore_ascii_case(reported)) {
+        state.set_attr("service_account_id", Value::from(reported.as_str()));
+    }
+}
+
+/// What to do when Braintrust refuses a create (SPEC §3 `service_account_id`), appended to
+/// Braintrust's own message: an API key refused (403, or 404/405 from the route Braintrust
+/// removed) points at service tokens; a service token refused (403) at the credential that
+/// may create one.
+fn braintrust_refusal_hint(
+    kind: BackendKind,
+    new: &NewApiKey,
+    err: &BackendError,
+) -> Option<&'static str> {
+    if kind != BackendKind::Braintrust {
+        return None;
+    }
+    let refused = matches!(err, BackendError::PermissionDenied { .. });
+    let route_gone = matches!(
+        err,
+        BackendError::Http {
+            status: 404 | 405,
+            ..
+        }
+    );
+    match &new.service_account_id {
+        None if refused || route_gone => Some(
+            ". Braintrust no longer lets API keys be created through its API (it removed POST /v1/api_key in May 2026: API keys cannot create other API keys). \
+             Create a service token instead: set `service_account_id` to the id of a Braintrust service account, and configure the provider's braintrust `api_key` \
+             with a service token that has organization-owner permissions (only such a token may create service tokens).",
+        ),
+        Some(_) if refused => Some(
+            ". Braintrust lets only a service token with organization-owner permissions create service tokens; a user API key cannot. \
+             Configure the provider's braintrust `api_key` (or BRAINTRUST_API_KEY) with such a service token.",
+        ),
+        _ => None,
+    }
 }
 
 /// The name of the organization `org_id` (Braintrust reports keys' organizations by id).
@@ -1122,6 +1217,102 @@ mod tests {
         );
         let null = upgrade_state(0, serde_json::json!({"project_roles": null})).unwrap();
         assert!(null["project_roles"].is_null());
+    }
+
+    #[test]
+    fn service_account_id_is_braintrust_only_and_a_uuid() {
+        let account = "0c6e8a5e-2f4b-4d8e-9a51-3b7c1d2e4f60";
+        for kind in [BackendKind::Atlas, BackendKind::Env0] {
+            let config = Value::object([
+                ("name", Value::from("k")),
+                ("service_account_id", Value::from(account)),
+            ]);
+            let diags = validate_for_backend(kind, &config);
+            let refusal = diags
+                .0
+                .iter()
+                .find(|d| d.attribute == Some(AttributePath::attr("service_account_id")))
+                .unwrap_or_else(|| panic!("{kind:?}: {diags:?}"));
+            assert!(refusal.detail.contains(kind.name()), "{}", refusal.detail);
+        }
+        let token = |id: &str| {
+            Value::object([
+                ("name", Value::from("k")),
+                ("service_account_id", Value::from(id)),
+            ])
+        };
+        assert!(!validate_for_backend(BackendKind::Braintrust, &token(account)).has_errors());
+        let diags = validate_for_backend(BackendKind::Braintrust, &token("sa-1"));
+        assert_eq!(
+            diags.0[0].attribute,
+            Some(AttributePath::attr("service_account_id"))
+        );
+        assert!(validate_config(&token(" ")).has_errors());
+    }
+
+    #[test]
+    fn braintrust_refusals_say_what_to_do() {
+        let refused = BackendError::PermissionDenied {
+            vendor: "braintrust",
+            status: 403,
+            message: "API keys cannot create other API keys".into(),
+        };
+        let gone = BackendError::Http {
+            vendor: "braintrust",
+            status: 404,
+            code: None,
+            message: "Not found".into(),
+        };
+        let key = NewApiKey::default();
+        let token = NewApiKey {
+            service_account_id: Some("0c6e8a5e-2f4b-4d8e-9a51-3b7c1d2e4f60".into()),
+            ..NewApiKey::default()
+        };
+        for err in [&refused, &gone] {
+            let hint = braintrust_refusal_hint(BackendKind::Braintrust, &key, err).unwrap();
+            assert!(hint.contains("set `service_account_id`"), "{hint}");
+        }
+        let hint = braintrust_refusal_hint(BackendKind::Braintrust, &token, &refused).unwrap();
+        assert!(hint.contains("organization-owner"), "{hint}");
+        assert_eq!(
+            braintrust_refusal_hint(BackendKind::Braintrust, &token, &gone),
+            None
+        );
+        assert_eq!(
+            braintrust_refusal_hint(BackendKind::Env0, &key, &refused),
+            None
+        );
+    }
+
+    #[test]
+    fn a_token_s_service_account_is_read_back_in_the_configured_spelling() {
+        let key = ApiKey {
+            id: "t".into(),
+            service_account_id: Some("0c6e8a5e-2f4b-4d8e-9a51-3b7c1d2e4f60".into()),
+            ..ApiKey::default()
+        };
+        let mut state = null_object(&schema());
+        merge_backend_view(&mut state, &key, BackendKind::Braintrust);
+        assert_eq!(
+            state.attr("service_account_id"),
+            &Value::from("0c6e8a5e-2f4b-4d8e-9a51-3b7c1d2e4f60")
+        );
+        state.set_attr(
+            "service_account_id",
+            Value::from("0C6E8A5E-2F4B-4D8E-9A51-3B7C1D2E4F60"),
+        );
+        merge_backend_view(&mut state, &key, BackendKind::Braintrust);
+        assert_eq!(
+            state.attr("service_account_id"),
+            &Value::from("0C6E8A5E-2F4B-4D8E-9A51-3B7C1D2E4F60")
+        );
+        let mut api_key_state = null_object(&schema());
+        merge_backend_view(
+            &mut api_key_state,
+            &ApiKey::default(),
+            BackendKind::Braintrust,
+        );
+        assert!(api_key_state.attr("service_account_id").is_null());
     }
 
     #[test]

@@ -17,6 +17,7 @@ fn key_type() -> Type {
         ("preview", Type::String),
         ("created_at", Type::String),
         ("roles", Type::set(Type::String)),
+        ("service_account_id", Type::String),
     ])
 }
 
@@ -40,7 +41,7 @@ fn schema() -> Schema {
     // The data source reports the organization it resolved.
     let org_id = org_id.computed();
     let block = Block::new(
-        "Lists the API keys of an organization on the configured backend (Atlas, Braintrust or env0). Secrets are never listed: backends show them only once, at create.",
+        "Lists the API keys of an organization on the configured backend (Atlas, Braintrust or env0), and on Braintrust its service tokens too. Secrets are never listed: backends show them only once, at create.",
     )
     .attribute(org_id)
     .attribute(org_name)
@@ -48,7 +49,7 @@ fn schema() -> Schema {
     .attribute(
         Attribute::new("keys", Type::list(key_type()))
             .computed()
-            .description("The keys: `id`, `name`, `public_key` (Atlas, env0), `preview` (Braintrust), `created_at` and `roles`."),
+            .description("The keys: `id`, `name`, `public_key` (Atlas, env0), `preview` (Braintrust), `created_at`, `roles` and `service_account_id` (Braintrust: the service account of a service token; null for an API key). On Braintrust both API keys and service tokens are listed."),
     );
     Schema::new(0, block)
 }
@@ -61,6 +62,10 @@ fn key_value(k: &ApiKey) -> Value {
         ("preview", Value::opt_string(k.preview.clone())),
         ("created_at", Value::opt_string(k.created_at.clone())),
         ("roles", Value::string_set(k.roles.iter().cloned())),
+        (
+            "service_account_id",
+            Value::opt_string(k.service_account_id.clone()),
+        ),
     ])
 }
 

@@ -1,61 +1,78 @@
-//! Braintrust client: API keys (`/v1/api_key`) and organization lookups
-//! (`/v1/organization`).
+//! Braintrust client: API keys (`/v1/api_key`), service tokens (`/v1/service_token`) and
+//! organization lookups (`/v1/organization`).
 //!
 //! # What Braintrust can do
 //! - API keys: create (`POST /v1/api_key` `{name, org_name?}` → `{id, created, name,
 //!   preview_name, org_id, key}`, the raw `key` shown once), read (`GET /v1/api_key/{id}`),
 //!   list (`GET /v1/api_key`, newest first, cursor `starting_after` + `limit`, filters
 //!   `org_name` and `api_key_name`) and delete (`DELETE /v1/api_key/{id}`, which answers the
-//!   deleted key; 404 = already gone). No update; keys have no roles.
+//!   deleted key; 404 = already gone). No update; keys have no roles. Braintrust removed the
+//!   create from its published API in May 2026 ("API keys cannot create other API keys"): a
+//!   refusal is the vendor's 403, or a 404/405 from the removed route, which keeps
+//!   Braintrust's own message ([`Request::route_may_be_gone`]).
+//! - Service tokens, the machine credentials of service accounts: the same operations under
+//!   `/v1/service_token` with the same fields plus `service_account_id` (create body `{name,
+//!   service_account_id, org_name?}`, name filter `service_token_name`). Only an
+//!   organization-owner service token may create one; Braintrust refuses a user API key with
+//!   403. A [`NewApiKey`] with `service_account_id` is a service token; an [`ApiKey`] with one
+//!   is a service token too.
 //! - Organizations: read (`GET /v1/organization/{id}`) and look up by name
 //!   (`GET /v1/organization?org_name=`). No create, update or delete.
 //!
 //! # Requests
-//! `Authorization: Bearer <api_key>`. Error bodies are `text/plain` or JSON (`error`,
-//! `message`, `details`); 429 answers carry `Retry-After`, which the retries honour. Ids put
-//! in paths are checked first (letters, digits, `-_.~`).
+//! `Authorization: Bearer <api_key>` (a user API key or a service token). Error bodies are
+//! `text/plain` or JSON (`error`, `message`, `details`); 429 answers carry `Retry-After`,
+//! which the retries honour. Ids put in paths are checked first (letters, digits, `-_.~`).
 //!
 //! # Listings and reads
-//! A listing reads pages of [`PAGE_LIMIT`] keys (`starting_after` = the last id of the
+//! A listing reads pages of [`PAGE_LIMIT`] objects (`starting_after` = the last id of the
 //! previous page) until a short or empty page; a page that brings no new id is an error
 //! rather than an endless loop. An organization's keys are listed with `org_name`: when only
 //! its id is known, its name is resolved once with `GET /v1/organization/{id}` and
-//! remembered (lookups by id or name also fill that memory). Keys that report another
-//! `org_id` are left out.
+//! remembered (lookups by id or name also fill that memory). Objects that report another
+//! `org_id` are left out. [`Backend::list_api_keys`] lists both kinds: API keys, then
+//! service tokens.
 //!
-//! [`Backend::get_api_key`] with an organization id serves from that organization's listing,
-//! shared for [`ListCache::DEFAULT_TTL`], and confirms an id absent from it with a real GET
-//! (it may be newer than the listing); without an organization id (after an import) it is a
-//! GET. Every write invalidates the cached listings.
+//! An id does not say which kind it is, so the client remembers the kind of every id it has
+//! seen. [`Backend::get_api_key`] with an organization id serves from that organization's
+//! listings (one per kind, each shared for [`ListCache::DEFAULT_TTL`]; the remembered kind's
+//! first, else API keys, then service tokens) and confirms an id absent from both with a real
+//! GET of each kind (it may be newer than the listings); without an organization id (an
+//! import) it is a GET of an API key, then of a service token. [`Backend::delete_api_key`]
+//! deletes as the remembered kind, else as an API key and, on 404, as a service token. Every
+//! write invalidates the cached listings of its kind.
 //!
 //! # Creates that fail ambiguously (SPEC §6)
 //! A POST is retried only when Braintrust provably did not act (429, no connection). After a
 //! timeout, a reset, a 5xx or an undecodable success, the client reconciles through
-//! [`super::reconcile`]: a key is the lost attempt's only when it was absent from the
-//! organization's listing taken before this process's first create there, has the same name,
-//! and was `created` (server clock, calibrated against the `Date` header) during the
-//! attempt — one such key per lost attempt. It is deleted (its secret is lost) and the key
-//! created once more; anything less certain is named in the error and left alone.
+//! [`super::reconcile`]: a key (or token) is the lost attempt's only when it was absent from
+//! the organization's listing of that kind taken before this process's first create of that
+//! kind there, has the same name, and was `created` (server clock, calibrated against the
+//! `Date` header) during the attempt — one such object per lost attempt. It is deleted (its
+//! secret is lost) and created once more; anything less certain is named in the error and
+//! left alone.
 //!
-//! The API key, and every created key, are redacted from Braintrust's text.
+//! The API key, and every created key and token, are redacted from Braintrust's text.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::http::{
-    Backoff, BearerAuth, HttpClient, HttpSettings, Request, Response, RetryPolicy, SendError,
-};
+use super::http::{Backoff, BearerAuth, HttpClient, HttpSettings, Request, Response, SendError};
 use super::list_cache::ListCache;
-use super::reconcile::{clock_offset, Create, Listing, LostPolicy, Reconciler, Seen};
+use super::reconcile::Reconciler;
 use super::support::{check_not_blank, check_segment, invalid, Pages};
 use super::{ApiKey, Backend, BackendError, BackendKind, CreatedApiKey, NewApiKey, Org, Secret};
 
+mod create;
+mod keys;
 mod wire;
 
+use create::{KeyCreate, TokenCreate};
+use keys::Kind;
 pub use wire::parse_braintrust_error;
-use wire::{CreateKeyBody, KeyWire, ListWire, OrgWire};
+use wire::{CreateKeyBody, CreateTokenBody, ListWire, OrgWire};
 
 const VENDOR: &str = "braintrust";
 
@@ -70,7 +87,8 @@ pub const PAGE_LIMIT: usize = 1000;
 pub struct BraintrustConfig {
     /// e.g. [`DEFAULT_BASE_URL`].
     pub base_url: String,
-    /// The API key sent as a bearer token.
+    /// The credential sent as a bearer token: a user API key, or a service token (only an
+    /// organization-owner service token may create service tokens).
     pub api_key: Secret,
     /// Shared HTTP settings.
     pub http: HttpSettings,
@@ -80,8 +98,12 @@ pub struct BraintrustConfig {
 pub struct BraintrustClient {
     http: HttpClient,
     auth: BearerAuth,
-    /// Key listings by organization id.
+    /// API-key listings by organization id.
     keys: ListCache<ApiKey>,
+    /// Service-token listings by organization id.
+    tokens: ListCache<ApiKey>,
+    /// Which kind each id seen is (lower-case id → kind).
+    kinds: Mutex<HashMap<String, Kind>>,
     /// Organization id → name.
     org_names: Mutex<HashMap<String, String>>,
     reconciler: Reconciler,
@@ -112,6 +134,8 @@ impl BraintrustClient {
             http,
             auth: BearerAuth::new(VENDOR, &cfg.api_key)?,
             keys: ListCache::default(),
+            tokens: ListCache::default(),
+            kinds: Mutex::new(HashMap::new()),
             org_names: Mutex::new(HashMap::new()),
             reconciler: Reconciler::default(),
         })
@@ -123,10 +147,11 @@ impl BraintrustClient {
         self
     }
 
-    /// Replaces the lifetime of the cached key listings (default
+    /// Replaces the lifetime of the cached key and token listings (default
     /// [`ListCache::DEFAULT_TTL`]).
     pub fn with_list_ttl(mut self, ttl: Duration) -> Self {
         self.keys = ListCache::new(ttl);
+        self.tokens = ListCache::new(ttl);
         self
     }
 
@@ -159,164 +184,6 @@ impl BraintrustClient {
             None => Ok(self.get_org(org_id).await?.name),
         }
     }
-
-    /// Every key matching the filters, all pages, with the server clock offset.
-    async fn fetch_keys(
-        &self,
-        org_name: Option<&str>,
-        key_name: Option<&str>,
-    ) -> Result<(Vec<ApiKey>, Option<i64>), BackendError> {
-        let mut pages: Pages<ApiKey> = Pages::new(VENDOR, "GET /v1/api_key");
-        let mut offset = None;
-        loop {
-            let mut req = Request::get("/v1/api_key").query("limit", PAGE_LIMIT.to_string());
-            if let Some(after) = pages.last() {
-                req = req.query("starting_after", after.id.clone());
-            }
-            if let Some(org) = org_name {
-                req = req.query("org_name", org);
-            }
-            if let Some(name) = key_name {
-                req = req.query("api_key_name", name);
-            }
-            let resp = self
-                .send(req.describe("the Braintrust api_key endpoint"))
-                .await?;
-            if offset.is_none() {
-                offset = clock_offset(&resp);
-            }
-            let page: ListWire<KeyWire> = resp.json()?;
-            let keys = page
-                .objects
-                .into_iter()
-                .map(KeyWire::into_api_key)
-                .collect();
-            if !pages.add(keys, PAGE_LIMIT, |k: &ApiKey| k.id.as_str())? {
-                break;
-            }
-        }
-        Ok((pages.into_items(), offset))
-    }
-
-    /// The keys of organization `org_id` (every key the caller sees when empty).
-    async fn fetch_org_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, BackendError> {
-        if org_id.is_empty() {
-            return Ok(self.fetch_keys(None, None).await?.0);
-        }
-        let name = self.org_name_of(org_id).await?;
-        let (keys, _) = self.fetch_keys(Some(&name), None).await?;
-        Ok(keys
-            .into_iter()
-            .filter(|k| k.org_id.as_deref().is_none_or(|o| o == org_id))
-            .collect())
-    }
-
-    async fn get_key_direct(&self, id: &str) -> Result<ApiKey, BackendError> {
-        let resp = self
-            .send(Request::get(format!("/v1/api_key/{id}")).describe(format!("api key {id}")))
-            .await?;
-        let wire: KeyWire = resp.json()?;
-        Ok(wire.into_api_key())
-    }
-
-    async fn delete_key(&self, id: &str) -> Result<(), BackendError> {
-        let result = self
-            .send(Request::delete(format!("/v1/api_key/{id}")).describe(format!("api key {id}")))
-            .await;
-        self.keys.clear();
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.error.is_not_found() => Ok(()),
-            Err(e) => Err(e.error),
-        }
-    }
-}
-
-/// Creating one API key, for the reconcile driver.
-struct KeyCreate<'a> {
-    client: &'a BraintrustClient,
-    body: CreateKeyBody<'a>,
-}
-
-#[async_trait::async_trait]
-impl Create for KeyCreate<'_> {
-    type Output = CreatedApiKey;
-    const NOUN: &'static str = "API key";
-    const POLICY: LostPolicy = LostPolicy::Delete;
-
-    fn name(&self) -> &str {
-        self.body.name
-    }
-
-    fn place(&self) -> String {
-        match self.body.org_name {
-            Some(org) => format!("Braintrust organization {org:?}"),
-            None => "Braintrust".to_string(),
-        }
-    }
-
-    fn id_of(output: &CreatedApiKey) -> &str {
-        &output.key.id
-    }
-
-    async fn post(&self) -> Result<CreatedApiKey, SendError> {
-        let req = Request::post("/v1/api_key")
-            .json(&self.body)?
-            .retry(RetryPolicy::Create)
-            .sensitive_response()
-            .describe("the Braintrust api_key endpoint");
-        let result = self.client.send(req).await;
-        self.client.keys.clear();
-        let resp = result?;
-        let wire: KeyWire = resp.json().map_err(SendError::ambiguous)?;
-        let bad = |message: &str| {
-            SendError::ambiguous(BackendError::BadResponse {
-                vendor: VENDOR,
-                status: resp.status().as_u16(),
-                message: message.to_string(),
-            })
-        };
-        let Some(secret) = wire.key.clone().filter(|s| !s.expose().is_empty()) else {
-            return Err(bad("the created key came back without its key"));
-        };
-        self.client.http.remember_secret(&secret);
-        if wire.id.trim().is_empty() {
-            return Err(bad("the created key came back without an id"));
-        }
-        Ok(CreatedApiKey {
-            key: wire.into_api_key(),
-            secret,
-        })
-    }
-
-    async fn list(&self) -> Result<Listing, BackendError> {
-        let (keys, clock_offset) = self.client.fetch_keys(self.body.org_name, None).await?;
-        Ok(Listing {
-            objects: keys
-                .iter()
-                .map(|k| Seen::created_at(&k.id, &k.name, k.created_at.as_deref()))
-                .collect(),
-            clock_offset,
-        })
-    }
-
-    async fn list_named(&self) -> Result<Listing, BackendError> {
-        let (keys, clock_offset) = self
-            .client
-            .fetch_keys(self.body.org_name, Some(self.body.name))
-            .await?;
-        Ok(Listing {
-            objects: keys
-                .iter()
-                .map(|k| Seen::created_at(&k.id, &k.name, k.created_at.as_deref()))
-                .collect(),
-            clock_offset,
-        })
-    }
-
-    async fn delete(&self, id: &str) -> Result<(), BackendError> {
-        self.client.delete_key(id).await
-    }
 }
 
 #[async_trait::async_trait]
@@ -331,14 +198,14 @@ impl Backend for BraintrustClient {
             return Err(invalid(
                 VENDOR,
                 "roles",
-                "Braintrust API keys have no roles",
+                "Braintrust API keys and service tokens have no roles",
             ));
         }
         if !new.project_roles.is_empty() {
             return Err(invalid(
                 VENDOR,
                 "project_roles",
-                "Braintrust API keys have no project roles",
+                "Braintrust API keys and service tokens have no project roles",
             ));
         }
         let org_name = match (&new.org_name, &new.org_id) {
@@ -352,53 +219,54 @@ impl Backend for BraintrustClient {
             }
             _ => None,
         };
-        let scope = format!("keys:{}", org_name.as_deref().unwrap_or(""));
-        let op = KeyCreate {
-            client: self,
-            body: CreateKeyBody {
-                name: &new.name,
-                org_name: org_name.as_deref(),
-            },
-        };
-        self.reconciler.create(&self.http, &scope, &op).await
+        let org = org_name.as_deref();
+        match new.service_account_id.as_deref() {
+            Some(account) => {
+                check_segment(VENDOR, "service_account_id", account)?;
+                let op = TokenCreate {
+                    client: self,
+                    body: CreateTokenBody {
+                        name: &new.name,
+                        service_account_id: account,
+                        org_name: org,
+                    },
+                };
+                let scope = format!("tokens:{}", org.unwrap_or(""));
+                self.reconciler.create(&self.http, &scope, &op).await
+            }
+            None => {
+                let op = KeyCreate {
+                    client: self,
+                    body: CreateKeyBody {
+                        name: &new.name,
+                        org_name: org,
+                    },
+                };
+                let scope = format!("keys:{}", org.unwrap_or(""));
+                self.reconciler.create(&self.http, &scope, &op).await
+            }
+        }
     }
 
     async fn get_api_key(&self, org_id: &str, id: &str) -> Result<ApiKey, BackendError> {
         check_segment(VENDOR, "id", id)?;
-        if org_id.is_empty() {
-            return self.get_key_direct(id).await;
+        if !org_id.is_empty() {
+            check_segment(VENDOR, "org_id", org_id)?;
         }
-        check_segment(VENDOR, "org_id", org_id)?;
-        let listing = self
-            .keys
-            .get_or_fetch(org_id, || self.fetch_org_keys(org_id))
-            .await;
-        match listing {
-            Ok(list) => {
-                if let Some(key) = list.iter().find(|k| k.id == id) {
-                    return Ok(key.clone());
-                }
-            }
-            // The organization itself is unknown: the key may still be readable by id.
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
-        }
-        self.get_key_direct(id).await
+        self.lookup(org_id, id).await
     }
 
     async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, BackendError> {
         if !org_id.is_empty() {
             check_segment(VENDOR, "org_id", org_id)?;
         }
-        let keys = self.fetch_org_keys(org_id).await?;
-        self.keys.put(org_id, keys.clone());
-        Ok(keys)
+        self.list_both(org_id).await
     }
 
     async fn delete_api_key(&self, org_id: &str, id: &str) -> Result<(), BackendError> {
         let _ = org_id;
         check_segment(VENDOR, "id", id)?;
-        self.delete_key(id).await
+        self.delete_any(id).await
     }
 
     async fn get_org(&self, id: &str) -> Result<Org, BackendError> {

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use super::wire::KeyWire;
 use super::*;
 use crate::backend::conformance::{self, Target};
 use crate::backend::test_support::{
@@ -17,6 +18,9 @@ use crate::backend::test_support::{
 use crate::backend::{ApiKeyUpdate, NewOrg, OrgUpdate};
 
 const TOKEN: &str = "sk-caller-token-0123456789";
+/// An organization-owner service token: the only credential that may create service tokens.
+const SERVICE_TOKEN: &str = "bt-st-owner-token-0123456789";
+const ACCOUNT: &str = "5a5a5a5a-0000-4000-8000-00000000000a";
 const ORG_ID: &str = "14fc81f6-a0e8-4af8-aa6b-5eeaa4717cf0";
 const ORG_NAME: &str = "acme";
 const OTHER_ID: &str = "2a2a2a2a-0000-4000-8000-000000000002";
@@ -28,11 +32,14 @@ struct MockKey {
     name: String,
     org_id: String,
     created: String,
+    /// Service tokens only.
+    service_account_id: Option<String>,
 }
 
 #[derive(Default)]
 struct Braintrust {
     keys: Vec<MockKey>,
+    tokens: Vec<MockKey>,
     bodies: Vec<Value>,
     seq: u32,
     /// Ignore `starting_after` (a broken server).
@@ -57,63 +64,105 @@ fn org_json(id: &str) -> Option<Value> {
 
 impl Braintrust {
     fn key_json(k: &MockKey, raw: Option<&str>) -> Value {
+        let prefix = if k.service_account_id.is_some() {
+            "bt-st-"
+        } else {
+            "sk-"
+        };
         let mut v = json!({
             "id": k.id,
             "created": k.created,
             "name": k.name,
-            "preview_name": format!("sk-****{}", &k.id[k.id.len() - 4..]),
-            "user_id": "11111111-1111-4111-8111-111111111111",
-            "user_email": "owner@example.com",
-            "user_given_name": null,
-            "user_family_name": null,
+            "preview_name": format!("{prefix}****{}", &k.id[k.id.len() - 4..]),
             "org_id": k.org_id,
         });
+        match &k.service_account_id {
+            Some(account) => {
+                v["service_account_id"] = json!(account);
+                v["service_account_email"] = json!(format!("{account}@service.invalid"));
+                v["service_account_name"] = json!("ci");
+            }
+            None => {
+                v["user_id"] = json!("11111111-1111-4111-8111-111111111111");
+                v["user_email"] = json!("owner@example.com");
+                v["user_given_name"] = Value::Null;
+                v["user_family_name"] = Value::Null;
+            }
+        }
         if let Some(raw) = raw {
             v["key"] = json!(raw);
         }
         v
     }
 
-    fn add_key(&mut self, org_id: &str, name: &str) -> String {
+    fn add(&mut self, org_id: &str, name: &str, account: Option<&str>) -> String {
         self.seq += 1;
         let id = uuid(self.seq);
-        self.keys.push(MockKey {
+        let key = MockKey {
             id: id.clone(),
             name: name.into(),
             org_id: org_id.into(),
             created: now_rfc3339(),
-        });
+            service_account_id: account.map(str::to_string),
+        };
+        match account {
+            Some(_) => self.tokens.push(key),
+            None => self.keys.push(key),
+        }
         id
+    }
+
+    fn add_key(&mut self, org_id: &str, name: &str) -> String {
+        self.add(org_id, name, None)
+    }
+
+    fn add_token(&mut self, org_id: &str, name: &str) -> String {
+        self.add(org_id, name, Some(ACCOUNT))
     }
 
     fn named(&self, name: &str) -> Vec<String> {
         self.keys
             .iter()
+            .chain(&self.tokens)
             .filter(|k| k.name == name)
             .map(|k| k.id.clone())
             .collect()
     }
-}
 
-impl MockVendor for Braintrust {
-    fn handle(&mut self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
-        if headers.get("authorization").and_then(|v| v.to_str().ok())
-            != Some(&format!("Bearer {TOKEN}"))
-        {
-            return text_reply(401, "Invalid API key");
+    fn collection(&mut self, tokens: bool) -> &mut Vec<MockKey> {
+        if tokens {
+            &mut self.tokens
+        } else {
+            &mut self.keys
         }
-        let path = uri.path();
-        match (method.clone(), path) {
-            (Method::GET, "/v1/api_key") => {
+    }
+
+    /// `GET`, `POST` on a collection, `GET`/`DELETE` on one object of it.
+    fn objects(
+        &mut self,
+        tokens: bool,
+        caller_is_owner_token: bool,
+        method: &Method,
+        uri: &Uri,
+        rest: &str,
+        body: &[u8],
+    ) -> Response {
+        let name_param = if tokens {
+            "service_token_name"
+        } else {
+            "api_key_name"
+        };
+        match (method.clone(), rest) {
+            (Method::GET, "") => {
                 let org = query_value(uri, "org_name");
-                let name = query_value(uri, "api_key_name");
+                let name = query_value(uri, name_param);
                 let limit: usize = query_value(uri, "limit")
                     .and_then(|l| l.parse().ok())
                     .unwrap_or(100);
                 let after = query_value(uri, "starting_after").filter(|_| !self.ignore_cursor);
                 // Newest first.
                 let mut all: Vec<&MockKey> = self
-                    .keys
+                    .collection(tokens)
                     .iter()
                     .rev()
                     .filter(|k| {
@@ -135,11 +184,22 @@ impl MockVendor for Braintrust {
                     .collect();
                 reply(200, &json!({ "objects": objects }))
             }
-            (Method::POST, "/v1/api_key") => {
+            (Method::POST, "") => {
                 let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
                 self.bodies.push(v.clone());
+                if tokens && !caller_is_owner_token {
+                    return reply(
+                        403,
+                        &json!({"error": "User API keys cannot be used to create service tokens"}),
+                    );
+                }
                 let Some(name) = v["name"].as_str() else {
                     return text_reply(400, "name is required");
+                };
+                let account = match (tokens, v["service_account_id"].as_str()) {
+                    (false, _) => None,
+                    (true, Some(a)) => Some(a.to_string()),
+                    (true, None) => return text_reply(400, "service_account_id is required"),
                 };
                 let org_id = match v["org_name"].as_str() {
                     None => ORG_ID,
@@ -152,27 +212,51 @@ impl MockVendor for Braintrust {
                         )
                     }
                 };
-                let id = self.add_key(org_id, name);
-                let key = self.keys.last().unwrap().clone();
+                let id = self.add(org_id, name, account.as_deref());
+                let key = self.collection(tokens).last().cloned().unwrap();
+                let prefix = if tokens { "bt-st-raw" } else { "sk-raw" };
                 reply(
                     200,
-                    &Braintrust::key_json(&key, Some(&format!("sk-raw-secret-{id}"))),
+                    &Braintrust::key_json(&key, Some(&format!("{prefix}-secret-{id}"))),
                 )
             }
-            (m, p) if p.starts_with("/v1/api_key/") => {
-                let id = &p["/v1/api_key/".len()..];
-                let Some(pos) = self.keys.iter().position(|k| k.id == id) else {
+            (m, id) => {
+                let id = id.trim_start_matches('/');
+                let list = self.collection(tokens);
+                let Some(pos) = list.iter().position(|k| k.id == id) else {
                     return text_reply(404, "Object not found");
                 };
                 match m {
-                    Method::GET => reply(200, &Braintrust::key_json(&self.keys[pos], None)),
+                    Method::GET => reply(200, &Braintrust::key_json(&list[pos], None)),
                     Method::DELETE => {
-                        let k = self.keys.remove(pos);
+                        let k = list.remove(pos);
                         reply(200, &Braintrust::key_json(&k, None))
                     }
                     _ => text_reply(405, "Method not allowed"),
                 }
             }
+        }
+    }
+}
+
+impl MockVendor for Braintrust {
+    fn handle(&mut self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+        let owner_token = if auth == Some(&format!("Bearer {TOKEN}")) {
+            false
+        } else if auth == Some(&format!("Bearer {SERVICE_TOKEN}")) {
+            true
+        } else {
+            return text_reply(401, "Invalid API key");
+        };
+        let path = uri.path();
+        if let Some(rest) = path.strip_prefix("/v1/api_key") {
+            return self.objects(false, owner_token, method, uri, rest, body);
+        }
+        if let Some(rest) = path.strip_prefix("/v1/service_token") {
+            return self.objects(true, owner_token, method, uri, rest, body);
+        }
+        match (method.clone(), path) {
             (Method::GET, "/v1/organization") => {
                 let name = query_value(uri, "org_name");
                 let objects: Vec<Value> = [ORG_ID, OTHER_ID]
@@ -758,6 +842,295 @@ async fn two_runs_with_lost_creates_never_delete_each_others_keys() {
     assert_eq!(mock.count(Method::DELETE, "/v1/api_key/"), 0);
 }
 
+// ----- service tokens ----------------------------------------------------------------------
+
+fn owner_client(mock: &Mock<Braintrust>) -> BraintrustClient {
+    owner_client_with(mock, Duration::from_secs(5))
+}
+
+fn owner_client_with(mock: &Mock<Braintrust>, timeout: Duration) -> BraintrustClient {
+    BraintrustClient::new(BraintrustConfig {
+        base_url: mock.url.clone(),
+        api_key: Secret::new(SERVICE_TOKEN),
+        http: settings(timeout),
+    })
+    .unwrap()
+    .with_backoff(fast_backoff())
+}
+
+fn new_token(name: &str, org_name: Option<&str>) -> NewApiKey {
+    NewApiKey {
+        service_account_id: Some(ACCOUNT.into()),
+        ..new_key(name, org_name)
+    }
+}
+
+#[tokio::test]
+async fn service_tokens_create_read_list_delete() {
+    let mock = mock().await;
+    let c = owner_client(&mock);
+    let created = c
+        .create_api_key(&new_token("runner", Some(ORG_NAME)))
+        .await
+        .unwrap();
+    assert_eq!(
+        mock.with(|b| b.bodies[0].clone()),
+        json!({"name": "runner", "service_account_id": ACCOUNT, "org_name": ORG_NAME})
+    );
+    let token = &created.key;
+    assert_eq!(
+        created.secret.expose(),
+        format!("bt-st-raw-secret-{}", token.id)
+    );
+    assert_eq!(token.service_account_id.as_deref(), Some(ACCOUNT));
+    assert_eq!(token.org_id.as_deref(), Some(ORG_ID));
+    assert!(token
+        .preview
+        .as_deref()
+        .is_some_and(|p| p.starts_with("bt-st-****")));
+    assert_eq!(mock.count(Method::POST, "/v1/service_token"), 1);
+    assert_eq!(mock.count(Method::POST, "/v1/api_key"), 0);
+
+    // Reads and listings: both kinds, API keys with no service account.
+    let key = c.create_api_key(&new_key("user", None)).await.unwrap().key;
+    assert_eq!(key.service_account_id, None);
+    assert_eq!(&c.get_api_key(ORG_ID, &token.id).await.unwrap(), token);
+    assert_eq!(&c.get_api_key("", &token.id).await.unwrap(), token);
+    let listed = c.list_api_keys(ORG_ID).await.unwrap();
+    let mut names: Vec<(&str, Option<&str>)> = listed
+        .iter()
+        .map(|k| (k.name.as_str(), k.service_account_id.as_deref()))
+        .collect();
+    names.sort();
+    assert_eq!(names, vec![("runner", Some(ACCOUNT)), ("user", None)]);
+
+    // Delete: the token's own endpoint; again is fine; then it is gone.
+    mock.reset_seen();
+    c.delete_api_key(ORG_ID, &token.id).await.unwrap();
+    assert_eq!(
+        mock.count(Method::DELETE, &format!("/v1/service_token/{}", token.id)),
+        1
+    );
+    assert_eq!(
+        mock.count(Method::DELETE, "/v1/api_key/"),
+        0,
+        "kind remembered"
+    );
+    c.delete_api_key(ORG_ID, &token.id).await.unwrap();
+    assert!(c
+        .get_api_key(ORG_ID, &token.id)
+        .await
+        .unwrap_err()
+        .is_not_found());
+    assert!(c
+        .get_api_key("", &token.id)
+        .await
+        .unwrap_err()
+        .is_not_found());
+}
+
+#[tokio::test]
+async fn a_fresh_process_finds_out_which_kind_an_id_is() {
+    let mock = mock().await;
+    let (token, key) = mock.with(|b| (b.add_token(ORG_ID, "t"), b.add_key(ORG_ID, "k")));
+
+    // Import (no organization yet): an API key first, then a service token.
+    let c = owner_client(&mock);
+    let got = c.get_api_key("", &token).await.unwrap();
+    assert_eq!(got.service_account_id.as_deref(), Some(ACCOUNT));
+    assert_eq!(mock.count(Method::GET, &format!("/v1/api_key/{token}")), 1);
+    assert_eq!(
+        mock.count(Method::GET, &format!("/v1/service_token/{token}")),
+        1
+    );
+    assert_eq!(
+        c.get_api_key("", &key).await.unwrap().service_account_id,
+        None
+    );
+
+    // Destroy in a new process: DELETE as an API key finds nothing, then as a token.
+    let fresh = owner_client(&mock);
+    mock.reset_seen();
+    fresh.delete_api_key(ORG_ID, &token).await.unwrap();
+    assert_eq!(
+        mock.count(Method::DELETE, &format!("/v1/api_key/{token}")),
+        1
+    );
+    assert_eq!(
+        mock.count(Method::DELETE, &format!("/v1/service_token/{token}")),
+        1
+    );
+    assert!(mock.with(|b| b.tokens.is_empty()));
+    let fresh = owner_client(&mock);
+    mock.reset_seen();
+    fresh.delete_api_key(ORG_ID, &key).await.unwrap();
+    assert_eq!(mock.seen().len(), 1, "an API key is deleted in one request");
+    assert!(mock.with(|b| b.keys.is_empty()));
+}
+
+#[tokio::test]
+async fn a_refresh_of_many_tokens_costs_two_listings() {
+    let mock = mock().await;
+    let c = Arc::new(owner_client(&mock));
+    let ids: Vec<String> = mock.with(|b| {
+        b.add_key(ORG_ID, "k");
+        (0..500)
+            .map(|i| b.add_token(ORG_ID, &format!("t{i}")))
+            .collect()
+    });
+    let mut tasks = Vec::new();
+    for id in ids.clone() {
+        let c = Arc::clone(&c);
+        tasks.push(tokio::spawn(
+            async move { c.get_api_key(ORG_ID, &id).await },
+        ));
+    }
+    for (t, id) in tasks.into_iter().zip(&ids) {
+        let token = t.await.unwrap().unwrap();
+        assert_eq!(&token.id, id);
+        assert_eq!(token.service_account_id.as_deref(), Some(ACCOUNT));
+    }
+    let seen = mock.seen();
+    let count = |path: &str| seen.iter().filter(|s| s.path == path).count();
+    assert_eq!(count("/v1/api_key"), 1, "{seen:?}");
+    assert_eq!(count("/v1/service_token"), 1, "{seen:?}");
+    assert_eq!(seen.len(), 3, "two listings and the organization's name");
+    // A token deleted outside Terraform: confirmed gone by id, as either kind.
+    let gone = ids[0].clone();
+    mock.with(|b| b.tokens.retain(|t| t.id != gone));
+    let c = owner_client(&mock);
+    assert!(c
+        .get_api_key(ORG_ID, &gone)
+        .await
+        .unwrap_err()
+        .is_not_found());
+}
+
+#[tokio::test]
+async fn a_user_api_key_may_not_create_service_tokens() {
+    let mock = mock().await;
+    let c = client(&mock);
+    let err = c
+        .create_api_key(&new_token("runner", None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, BackendError::PermissionDenied { status: 403, message, .. } if message == "User API keys cannot be used to create service tokens"),
+        "{err:?}"
+    );
+    assert!(mock.with(|b| b.tokens.is_empty()));
+    // The service account id goes in a JSON body, but is an id: checked like one.
+    let bad = NewApiKey {
+        service_account_id: Some("a b".into()),
+        ..new_key("x", None)
+    };
+    mock.reset_seen();
+    assert!(matches!(
+        c.create_api_key(&bad).await,
+        Err(BackendError::Invalid { status: 0, field: Some(f), .. }) if f == "service_account_id"
+    ));
+    assert!(mock.seen().is_empty());
+}
+
+#[tokio::test]
+async fn a_removed_api_key_route_keeps_braintrust_s_message() {
+    let mock = mock().await;
+    let c = client(&mock);
+    for (status, body) in [
+        (404, r#"{"error": "Not found: POST /v1/api_key"}"#),
+        (405, r#"{"error": "Method not allowed"}"#),
+        (403, r#"{"error": "API keys cannot create other API keys"}"#),
+    ] {
+        mock.fault(
+            Method::POST,
+            "/v1/api_key",
+            FaultKind::Respond {
+                status,
+                body: body.into(),
+                content_type: "application/json",
+                retry_after: None,
+            },
+            1,
+        );
+        let err = c.create_api_key(&new_key("k", None)).await.unwrap_err();
+        let message = serde_json::from_str::<Value>(body).unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(err.to_string().contains(&message), "{status}: {err}");
+        assert!(!err.is_not_found(), "{status}: {err:?}");
+    }
+    assert!(mock.with(|b| b.keys.is_empty()));
+}
+
+#[tokio::test]
+async fn lost_service_token_creates_are_reconciled() {
+    let mock = mock().await;
+    let c = owner_client_with(&mock, Duration::from_millis(400));
+    let older = mock.with(|b| {
+        let id = b.add_token(ORG_ID, "lost");
+        b.tokens.last_mut().unwrap().created = "2020-01-01T00:00:00Z".into();
+        id
+    });
+    mock.fault(
+        Method::POST,
+        "/v1/service_token",
+        FaultKind::CommitThen(500, "Internal error".into()),
+        1,
+    );
+    let created = c
+        .create_api_key(&new_token("lost", Some(ORG_NAME)))
+        .await
+        .unwrap();
+    let mut left = mock.with(|b| b.named("lost"));
+    left.sort();
+    let mut expected = vec![older, created.key.id.clone()];
+    expected.sort();
+    assert_eq!(
+        left, expected,
+        "the older token survives, the lost one is gone"
+    );
+    assert_eq!(mock.count(Method::DELETE, "/v1/service_token/"), 1);
+    assert_eq!(mock.count(Method::DELETE, "/v1/api_key/"), 0);
+    let lookup = mock
+        .seen()
+        .into_iter()
+        .find(|s| s.path == "/v1/service_token" && s.query.contains("service_token_name="))
+        .unwrap();
+    assert!(lookup.query.contains("service_token_name=lost"));
+
+    // A same-named API key made at the same moment is another kind: never a candidate.
+    mock.with(|b| b.add_key(ORG_ID, "mixed"));
+    mock.fault(
+        Method::POST,
+        "/v1/service_token",
+        FaultKind::CommitThen(502, "bad gateway".into()),
+        1,
+    );
+    let token = c
+        .create_api_key(&new_token("mixed", Some(ORG_NAME)))
+        .await
+        .unwrap();
+    assert_eq!(mock.with(|b| b.keys.len()), 1, "the API key survives");
+    assert_eq!(
+        mock.with(|b| b.tokens.iter().filter(|t| t.name == "mixed").count()),
+        1
+    );
+    assert_eq!(token.key.name, "mixed");
+}
+
+#[tokio::test]
+async fn conformance_suite_passes_for_service_tokens_against_the_mock() {
+    let mock = mock().await;
+    let c = owner_client(&mock);
+    let mut target = Target::for_kind(BackendKind::Braintrust, Some(ORG_ID.into()), "conf-st");
+    target.org_name = Some(ORG_NAME.into());
+    target.service_account_id = Some(ACCOUNT.into());
+    conformance::run(&c, &target).await.unwrap();
+    assert!(mock.count(Method::POST, "/v1/service_token") >= 1);
+    assert_eq!(mock.count(Method::POST, "/v1/api_key"), 0);
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
 
@@ -765,6 +1138,7 @@ proptest::proptest! {
     fn braintrust_answers_of_any_shape_never_panic(
         value in crate::backend::test_support::vendor_json(&[
             "objects", "id", "created", "name", "preview_name", "org_id", "key", "user_id",
+            "service_account_id",
             "message", "error", "details", "code",
         ]),
         bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
@@ -774,7 +1148,7 @@ proptest::proptest! {
             crate::backend::test_support::decode_everything("braintrust", body, parse_braintrust_error, |resp| {
                 if let Ok(page) = resp.json::<ListWire<KeyWire>>() {
                     for key in page.objects {
-                        let _ = key.into_api_key();
+                        let _ = key.into_api_key(Kind::ServiceToken);
                     }
                 }
                 if let Ok(page) = resp.json::<ListWire<OrgWire>>() {
@@ -783,7 +1157,7 @@ proptest::proptest! {
                     }
                 }
                 if let Ok(key) = resp.json::<KeyWire>() {
-                    let _ = key.into_api_key();
+                    let _ = key.into_api_key(Kind::ApiKey);
                 }
             });
         }

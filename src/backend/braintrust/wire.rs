@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::keys::Kind;
 use crate::backend::http::VendorError;
 use crate::backend::{ApiKey, Org, Secret};
 
@@ -41,13 +42,23 @@ pub(super) struct CreateKeyBody<'a> {
     pub(super) org_name: Option<&'a str>,
 }
 
+/// `POST /v1/service_token`.
+#[derive(Serialize)]
+pub(super) struct CreateTokenBody<'a> {
+    pub(super) name: &'a str,
+    pub(super) service_account_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) org_name: Option<&'a str>,
+}
+
 #[derive(Deserialize)]
 pub(super) struct ListWire<T> {
     #[serde(default = "Vec::new")]
     pub(super) objects: Vec<T>,
 }
 
-/// `ApiKey` / `CreateApiKeyOutput`. No `Debug`: the create answer holds the raw key.
+/// `ApiKey` / `CreateApiKeyOutput`, and `ServiceToken` / `CreateServiceTokenOutput` (the
+/// same fields, plus `service_account_id`). No `Debug`: the create answer holds the raw key.
 #[derive(Deserialize)]
 pub(super) struct KeyWire {
     #[serde(default)]
@@ -60,6 +71,8 @@ pub(super) struct KeyWire {
     pub(super) preview_name: Option<String>,
     #[serde(default)]
     pub(super) org_id: Option<String>,
+    #[serde(default)]
+    pub(super) service_account_id: Option<String>,
     #[serde(default, deserialize_with = "secret_opt")]
     pub(super) key: Option<Secret>,
 }
@@ -69,7 +82,12 @@ pub(super) fn secret_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secre
 }
 
 impl KeyWire {
-    pub(super) fn into_api_key(self) -> ApiKey {
+    /// The key, as an object of `kind` (only a service token has a service account).
+    pub(super) fn into_api_key(self, kind: Kind) -> ApiKey {
+        let service_account_id = match kind {
+            Kind::ApiKey => None,
+            Kind::ServiceToken => self.service_account_id.filter(|s| !s.is_empty()),
+        };
         ApiKey {
             id: self.id,
             name: self.name,
@@ -78,7 +96,8 @@ impl KeyWire {
             preview: self.preview_name.filter(|p| !p.is_empty()),
             roles: Vec::new(),
             created_at: self.created.filter(|c| !c.is_empty()),
-            ..ApiKey::default()
+            project_roles: Default::default(),
+            service_account_id,
         }
     }
 }

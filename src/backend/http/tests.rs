@@ -261,7 +261,9 @@ async fn a_404_from_a_removed_route_keeps_the_vendor_message() {
             AxumResponse::builder()
                 .status(404)
                 .header("content-type", "application/json")
-                .body(Body::from(r#"{"message": "this route was removed; use /v2/thing"}"#))
+                .body(Body::from(
+                    r#"{"message": "this route was removed; use /v2/thing"}"#,
+                ))
                 .unwrap()
         }),
     );
