@@ -2,14 +2,20 @@
 # `make demo`: examples/quickstart through real Terraform against a local keysmith-sandbox:
 # init -> apply -> plan (must report no changes) -> output -> destroy. The sandbox is stopped
 # whatever happens. Run it through make, which builds the binaries and provides Terraform
-# (KEYSMITH_TERRAFORM, KEYSMITH_BIN_DIR).
+# (KEYSMITH_TERRAFORM, KEYSMITH_BIN_DIR). Everything goes under target/demo (KEYSMITH_DEMO_DIR).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 terraform=${KEYSMITH_TERRAFORM:-terraform}
-work="$repo/target/demo"
+work=${KEYSMITH_DEMO_DIR:-$repo/target/demo}
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Colour only on a terminal: `make demo > demo.log` gets plain text (Terraform's too).
+if [ -t 1 ]; then
+  step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n==> %s\n' "$*"; }
+  export TF_CLI_ARGS="${TF_CLI_ARGS:+$TF_CLI_ARGS }-no-color"
+fi
 
 rm -rf "$work"
 mkdir -p "$work/quickstart"
@@ -50,6 +56,12 @@ echo "sandbox at $TF_VAR_atlas_base_url: Atlas organization $TF_VAR_atlas_org_id
   "$TF_VAR_braintrust_org_name, env0 and Traceloop (log: $work/sandbox/sandbox.log)"
 
 tf() { (cd "$work/quickstart" && "$terraform" "$@"); }
+
+# A filesystem mirror has no checksums of its own: the first `init` would compute this platform's
+# and warn ("Incomplete lock file information") that the lock file holds no others. Recording it
+# up front is what a team does before committing the lock file.
+step "terraform providers lock (the mirror's checksum for this platform)"
+tf providers lock -fs-mirror="$work/tf/mirror" -platform="$(python3 "$repo/scripts/release.py" platform)"
 
 step "terraform init"
 tf init -input=false

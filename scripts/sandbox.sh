@@ -8,9 +8,16 @@
 # stop:  stops the sandbox started with the same DIR (SIGTERM, then SIGKILL after 5 s).
 set -euo pipefail
 
+usage() {
+  echo "usage: scripts/sandbox.sh start DIR [SANDBOX_ARGS...]" >&2
+  echo "       scripts/sandbox.sh stop DIR" >&2
+  exit 2
+}
+
 repo=$(cd "$(dirname "$0")/.." && pwd)
-cmd=${1:?usage: scripts/sandbox.sh start|stop DIR}
-dir=${2:?usage: scripts/sandbox.sh start|stop DIR}
+[ $# -ge 2 ] || usage
+cmd=$1
+dir=$2
 shift 2
 sandbox=${KEYSMITH_BIN_DIR:-$repo/target/release}/keysmith-sandbox
 
@@ -51,7 +58,6 @@ stop)
   rm -f "$dir/sandbox.pid"
   ;;
 *)
-  echo "usage: scripts/sandbox.sh start|stop DIR" >&2
-  exit 2
+  usage
   ;;
 esac

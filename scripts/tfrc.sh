@@ -10,8 +10,14 @@
 #   export TF_CLI_CONFIG_FILE=$(scripts/tfrc.sh target/tf)
 set -euo pipefail
 
+usage() {
+  echo "usage: scripts/tfrc.sh DIR [PROVIDER_BINARY]" >&2
+  exit 2
+}
+
 repo=$(cd "$(dirname "$0")/.." && pwd)
-dir=${1:?usage: scripts/tfrc.sh DIR [PROVIDER_BINARY]}
+[ $# -ge 1 ] && [ $# -le 2 ] && [ -n "$1" ] || usage
+dir=$1
 bin=${2:-${KEYSMITH_BIN_DIR:-$repo/target/release}/terraform-provider-keysmith}
 
 version=$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' "$repo/Cargo.toml" | head -n1)

@@ -12,8 +12,8 @@ use crate::backend::traceloop::{TraceloopClient, TraceloopConfig};
 use crate::backend::{Backend, BackendError, BackendKind, Secret};
 use crate::codec::{Attribute, AttributePath, Block, NestedBlock, Nesting, Schema, Type, Value};
 use crate::framework::{
-    parse_duration, parse_duration_within, ConfigureRequest, DataSource, Diagnostics, ListResource,
-    Provider, Resource,
+    parse_duration, parse_duration_within, ConfigureRequest, DataSource, Diagnostics,
+    EphemeralResource, ListResource, Provider, Resource,
 };
 use crate::resources;
 
@@ -478,6 +478,10 @@ impl Provider for KeysmithProvider {
 
     fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
         resources::list_resources(self.state.clone())
+    }
+
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
+        resources::ephemeral_resources(self.state.clone())
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {

@@ -1,5 +1,6 @@
-//! The registry documentation in `docs/` is generated from the schema descriptions and the
-//! files in `examples/`; this test fails when it is stale.
+//! The registry documentation in `docs/` is generated from the schema descriptions, the files in
+//! `examples/` and `templates/compatibility.md`; this test fails when it is stale, and when
+//! README.md's compatibility table is not that same table.
 //!
 //! Regenerate with `make docs` (`KEYSMITH_UPDATE_DOCS=1 cargo test --test docs`).
 
@@ -142,6 +143,11 @@ fn render_provider(provider: &KeysmithProvider) -> String {
     if let Some(ex) = example(&root().join("examples/provider/provider.tf"), "terraform") {
         let _ = write!(out, "\n## Example Usage\n\n{ex}");
     }
+    let _ = write!(
+        out,
+        "\n## Terraform Compatibility\n\nWhich Terraform version each feature needs:\n\n{}",
+        compatibility_table()
+    );
     out.push_str(
         "\n<!-- schema generated from the provider's own schema descriptions -->\n## Schema\n",
     );
@@ -149,11 +155,18 @@ fn render_provider(provider: &KeysmithProvider) -> String {
     out
 }
 
+/// `templates/compatibility.md`: which feature needs which Terraform, one table for `docs/index.md`
+/// and `README.md` alike.
+fn compatibility_table() -> String {
+    std::fs::read_to_string(root().join("templates/compatibility.md"))
+        .expect("templates/compatibility.md")
+}
+
 /// A resource or data source page.
 struct Kind {
     /// `Resource` or `Data Source`.
     title: &'static str,
-    /// `resources` or `data-sources` (under examples/ and docs/).
+    /// `resources`, `data-sources`, … (under examples/ and docs/).
     dir: &'static str,
     /// `resource.tf` or `data-source.tf`.
     example: &'static str,
@@ -169,6 +182,12 @@ const DATA_SOURCE: Kind = Kind {
     title: "Data Source",
     dir: "data-sources",
     example: "data-source.tf",
+};
+
+const EPHEMERAL_RESOURCE: Kind = Kind {
+    title: "Ephemeral Resource",
+    dir: "ephemeral-resources",
+    example: "ephemeral-resource.tf",
 };
 
 const LIST_RESOURCE: Kind = Kind {
@@ -225,7 +244,11 @@ fn pages() -> Vec<(PathBuf, String)> {
         .list_resources()
         .into_iter()
         .map(|l| (&LIST_RESOURCE, l.type_name(), l.schema()));
-    for (kind, type_name, schema) in resources.chain(data_sources).chain(lists) {
+    let ephemerals = provider
+        .ephemeral_resources()
+        .into_iter()
+        .map(|e| (&EPHEMERAL_RESOURCE, e.type_name(), e.schema()));
+    for (kind, type_name, schema) in resources.chain(data_sources).chain(ephemerals).chain(lists) {
         let short = type_name.trim_start_matches(&format!("{PROVIDER_NAME}_"));
         pages.push((
             PathBuf::from(kind.dir).join(format!("{short}.md")),
@@ -256,5 +279,32 @@ fn docs_are_up_to_date() {
     assert!(
         stale.is_empty(),
         "docs/ is stale for {stale:?}: run `make docs` and commit the result"
+    );
+}
+
+#[test]
+fn readme_has_the_compatibility_table() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    assert!(
+        readme.contains(&compatibility_table()),
+        "README.md must hold templates/compatibility.md verbatim (the table docs/index.md gets)"
+    );
+}
+
+#[test]
+fn changelog_has_the_current_version_and_an_unreleased_section() {
+    let changelog = std::fs::read_to_string(root().join("CHANGELOG.md")).expect("CHANGELOG.md");
+    let version = env!("CARGO_PKG_VERSION");
+    let headings: Vec<&str> = changelog.lines().filter(|l| l.starts_with("## ")).collect();
+    assert_eq!(
+        headings.first(),
+        Some(&"## [Unreleased]"),
+        "CHANGELOG.md starts with an Unreleased section"
+    );
+    assert!(
+        headings
+            .iter()
+            .any(|h| h.starts_with(&format!("## [{version}] - "))),
+        "CHANGELOG.md has no `## [{version}] - YYYY-MM-DD` section for Cargo.toml's version: {headings:?}"
     );
 }

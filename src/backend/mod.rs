@@ -239,6 +239,90 @@ pub trait Backend: Send + Sync + Debug + 'static {
             "deleting API keys",
         ))
     }
+
+    /// The IP access list of a key: each entry as the vendor reports it (a CIDR block, or an
+    /// address). Atlas only.
+    async fn get_access_list(&self, org_id: &str, id: &str) -> Result<Vec<String>, BackendError> {
+        let _ = (org_id, id);
+        Err(BackendError::not_supported(
+            self.kind(),
+            "API key access lists",
+        ))
+    }
+
+    /// Adds entries (addresses or CIDR blocks) to a key's access list.
+    async fn add_access_list(
+        &self,
+        org_id: &str,
+        id: &str,
+        entries: &[String],
+    ) -> Result<(), BackendError> {
+        let _ = (org_id, id, entries);
+        Err(BackendError::not_supported(
+            self.kind(),
+            "API key access lists",
+        ))
+    }
+
+    /// Removes one entry from a key's access list (already gone = success).
+    async fn remove_access_list_entry(
+        &self,
+        org_id: &str,
+        id: &str,
+        entry: &str,
+    ) -> Result<(), BackendError> {
+        let _ = (org_id, id, entry);
+        Err(BackendError::not_supported(
+            self.kind(),
+            "API key access lists",
+        ))
+    }
+
+    /// Gives a key `roles` in project `project`, where it has none yet (Atlas
+    /// `POST /groups/{groupId}/apiKeys/{id}`).
+    async fn assign_project_roles(
+        &self,
+        org_id: &str,
+        id: &str,
+        project: &str,
+        roles: &[String],
+    ) -> Result<(), BackendError> {
+        let _ = (org_id, id, project, roles);
+        Err(BackendError::not_supported(
+            self.kind(),
+            "changing project roles in place",
+        ))
+    }
+
+    /// Replaces a key's roles in project `project` (Atlas `PATCH`).
+    async fn update_project_roles(
+        &self,
+        org_id: &str,
+        id: &str,
+        project: &str,
+        roles: &[String],
+    ) -> Result<(), BackendError> {
+        let _ = (org_id, id, project, roles);
+        Err(BackendError::not_supported(
+            self.kind(),
+            "changing project roles in place",
+        ))
+    }
+
+    /// Takes every role in project `project` away from a key (Atlas `DELETE`; not assigned =
+    /// success).
+    async fn unassign_project(
+        &self,
+        org_id: &str,
+        id: &str,
+        project: &str,
+    ) -> Result<(), BackendError> {
+        let _ = (org_id, id, project);
+        Err(BackendError::not_supported(
+            self.kind(),
+            "changing project roles in place",
+        ))
+    }
     /// Creates an organization.
     async fn create_org(&self, new: &NewOrg) -> Result<CreatedOrg, BackendError> {
         let _ = new;

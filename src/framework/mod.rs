@@ -158,6 +158,8 @@ pub struct ImportRequest {
 pub struct ImportResponse {
     /// The imported object (may be partial: Terraform calls ReadResource next).
     pub state: Value,
+    /// Private data for the ReadResource that follows.
+    pub private: Vec<u8>,
     /// Its identity.
     pub identity: Option<Value>,
     /// Problems.
@@ -280,6 +282,86 @@ pub trait ListResource: Send + Sync + 'static {
     async fn list(&self, req: ListRequest) -> Result<Vec<ListedResource>, Diagnostics>;
 }
 
+/// OpenEphemeralResource: make the object for this run.
+#[derive(Debug, Clone)]
+pub struct OpenRequest {
+    /// The configuration (wholly known: Terraform opens nothing it cannot evaluate).
+    pub config: Value,
+}
+
+/// The result of an [`OpenRequest`].
+#[derive(Debug, Clone, Default)]
+pub struct OpenResponse {
+    /// The object's values, never stored by Terraform (null when opening failed).
+    pub result: Value,
+    /// Opaque data Terraform hands back to [`EphemeralResource::renew`] and
+    /// [`EphemeralResource::close`] (kept in memory only, never in a plan or state).
+    pub private: Vec<u8>,
+    /// When Terraform should call [`EphemeralResource::renew`]; `None` = never.
+    pub renew_at: Option<std::time::SystemTime>,
+    /// Problems. With an error Terraform drops the object and never closes it, so an
+    /// implementation undoes what it made before answering with one.
+    pub diagnostics: Diagnostics,
+}
+
+/// RenewEphemeralResource: extend the object's life (only after `renew_at`).
+#[derive(Debug, Clone)]
+pub struct RenewRequest {
+    /// What Open (or the last Renew) returned as private data.
+    pub private: Vec<u8>,
+}
+
+/// The result of a [`RenewRequest`].
+#[derive(Debug, Clone, Default)]
+pub struct RenewResponse {
+    /// Private data for the next Renew or Close.
+    pub private: Vec<u8>,
+    /// When to renew again; `None` = never.
+    pub renew_at: Option<std::time::SystemTime>,
+    /// Problems.
+    pub diagnostics: Diagnostics,
+}
+
+/// CloseEphemeralResource: Terraform no longer needs the object.
+#[derive(Debug, Clone)]
+pub struct CloseRequest {
+    /// What Open (or the last Renew) returned as private data.
+    pub private: Vec<u8>,
+}
+
+/// An ephemeral resource type (Terraform ≥ 1.10): an object that exists while one
+/// Terraform run needs it, opened and closed by Terraform, never written to a plan or state.
+#[async_trait::async_trait]
+pub trait EphemeralResource: Send + Sync + 'static {
+    /// The full type name, e.g. `keysmith_api_key`.
+    fn type_name(&self) -> &'static str;
+
+    /// The schema.
+    fn schema(&self) -> Schema;
+
+    /// Checks of the configuration that need no backend (ValidateEphemeralResourceConfig;
+    /// `terraform validate` calls it on an unconfigured provider).
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let _ = config;
+        Diagnostics::default()
+    }
+
+    /// Makes the object.
+    async fn open(&self, req: OpenRequest) -> OpenResponse;
+
+    /// Extends the object's life. The default keeps it as it is and asks for no further
+    /// renewal.
+    async fn renew(&self, req: RenewRequest) -> RenewResponse {
+        RenewResponse {
+            private: req.private,
+            ..Default::default()
+        }
+    }
+
+    /// Ends the object.
+    async fn close(&self, req: CloseRequest) -> Diagnostics;
+}
+
 /// A provider: its own configuration, and the resource and data source types it serves.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync + 'static {
@@ -294,6 +376,11 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Every list resource type (asked once, at start).
     fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
+        Vec::new()
+    }
+
+    /// Every ephemeral resource type (asked once, at start).
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
         Vec::new()
     }
 

@@ -6,6 +6,7 @@
 
 mod controller;
 mod convert;
+mod ephemeral;
 pub mod guard;
 pub mod handshake;
 pub mod logging;

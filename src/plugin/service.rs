@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{self, decode, decode_identity, diagnostics, encode};
+use super::ephemeral::Ephemerals;
 use super::guard::guarded;
 use super::proto::tfplugin6 as pb;
 use crate::codec::{Schema, Type, Value};
@@ -56,6 +57,7 @@ pub(crate) struct ProviderService {
     resources: HashMap<&'static str, ResourceEntry>,
     data_sources: HashMap<&'static str, DataSourceEntry>,
     lists: HashMap<&'static str, ListEntry>,
+    ephemerals: Ephemerals,
 }
 
 impl ProviderService {
@@ -108,9 +110,11 @@ impl ProviderService {
                 (list.type_name(), ListEntry { list, schema, ty })
             })
             .collect();
+        let ephemerals = Ephemerals::new(provider.ephemeral_resources());
         ProviderService {
             provider,
             lists,
+            ephemerals,
             provider_schema,
             provider_ty,
             resources,
@@ -175,6 +179,14 @@ impl pb::provider_server::Provider for ProviderService {
                     type_name: t.to_string(),
                 })
                 .collect(),
+            ephemeral_resources: self.ephemerals.metadata(),
+            list_resources: self
+                .lists
+                .keys()
+                .map(|t| pb::get_metadata::ListResourceMetadata {
+                    type_name: t.to_string(),
+                })
+                .collect(),
             ..Default::default()
         }))
     }
@@ -200,6 +212,7 @@ impl pb::provider_server::Provider for ProviderService {
                 .iter()
                 .map(|(t, e)| (t.to_string(), convert::schema(&e.schema)))
                 .collect(),
+            ephemeral_resource_schemas: self.ephemerals.schemas(),
             server_capabilities: Some(capabilities()),
             ..Default::default()
         }))
@@ -594,30 +607,38 @@ impl pb::provider_server::Provider for ProviderService {
 
     async fn validate_ephemeral_resource_config(
         &self,
-        _request: Request<pb::validate_ephemeral_resource_config::Request>,
+        request: Request<pb::validate_ephemeral_resource_config::Request>,
     ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
-        unimplemented("ephemeral resources")
+        Ok(Response::new(
+            self.ephemerals.validate(request.into_inner()).await,
+        ))
     }
 
     async fn open_ephemeral_resource(
         &self,
-        _request: Request<pb::open_ephemeral_resource::Request>,
+        request: Request<pb::open_ephemeral_resource::Request>,
     ) -> Result<Response<pb::open_ephemeral_resource::Response>, Status> {
-        unimplemented("ephemeral resources")
+        Ok(Response::new(
+            self.ephemerals.open(request.into_inner()).await,
+        ))
     }
 
     async fn renew_ephemeral_resource(
         &self,
-        _request: Request<pb::renew_ephemeral_resource::Request>,
+        request: Request<pb::renew_ephemeral_resource::Request>,
     ) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
-        unimplemented("ephemeral resources")
+        Ok(Response::new(
+            self.ephemerals.renew(request.into_inner()).await,
+        ))
     }
 
     async fn close_ephemeral_resource(
         &self,
-        _request: Request<pb::close_ephemeral_resource::Request>,
+        request: Request<pb::close_ephemeral_resource::Request>,
     ) -> Result<Response<pb::close_ephemeral_resource::Response>, Status> {
-        unimplemented("ephemeral resources")
+        Ok(Response::new(
+            self.ephemerals.close(request.into_inner()).await,
+        ))
     }
 
     type ListResourceStream = PbStream<pb::list_resource::Event>;

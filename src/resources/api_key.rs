@@ -17,6 +17,7 @@ use crate::framework::{
 };
 use crate::provider::{ProviderState, MAX_DURATION};
 
+use super::access_list::{entries, same, Entry};
 use super::{backend_diagnostic, null_object, unknowns_to_null};
 
 /// The Atlas organization roles an API key may hold.
@@ -93,7 +94,14 @@ fn schema() -> Schema {
     .attribute(
         Attribute::new("project_roles", Type::map(Type::set(Type::String)))
             .optional()
-            .description("env0 only: project id → project role (`Planner`, `Viewer`, `Deployer`, `Admin`); only with a non-`Admin` role. A change replaces the key."),
+            .computed()
+            .description("Project id → the key's roles in that project. Atlas: at least one `GROUP_*` role per project (24-hex project id), assigned, changed and removed in place, and read back from the key's roles (refresh and import); `{}` manages \"no project roles\", unset leaves them unmanaged (and shows what the key has). env0: exactly one of `Planner`, `Viewer`, `Deployer`, `Admin` per project, only with a non-`Admin` role; a change replaces the key; env0 does not report them, so they are kept as configured (after an import, the first plan adopts the configured value without replacing the key). Braintrust: must not be set."),
+    )
+    .attribute(
+        Attribute::new("access_list", Type::set(Type::String))
+            .optional()
+            .computed()
+            .description("Atlas only: the IPv4/IPv6 addresses and CIDR blocks allowed to use the key. Entries are compared by meaning (`203.0.113.7` is `203.0.113.7/32`; IPv6 in any spelling) and the configured spelling is kept; a block with host bits set is an error. Added and removed entry by entry in place, read back on refresh (drift shows as an update) and on import. `[]` manages \"no entries\"; unset leaves them unmanaged."),
     )
     .attribute(
         Attribute::new("rotation_triggers", Type::map(Type::String))
@@ -169,19 +177,19 @@ struct Rules {
 fn rules(kind: BackendKind) -> Option<Rules> {
     match kind {
         BackendKind::Atlas => Some(Rules {
-            in_place: &["name", "roles"],
+            in_place: &["name", "roles", "project_roles", "access_list"],
             required: &["org_id", "roles"],
-            forbidden: &["org_name", "project_roles", "service_account_id"],
+            forbidden: &["org_name", "service_account_id"],
         }),
         BackendKind::Braintrust => Some(Rules {
             in_place: &[],
             required: &[],
-            forbidden: &["org_id", "roles", "project_roles"],
+            forbidden: &["org_id", "roles", "project_roles", "access_list"],
         }),
         BackendKind::Env0 => Some(Rules {
             in_place: &[],
             required: &["roles"],
-            forbidden: &["org_name", "service_account_id"],
+            forbidden: &["org_name", "access_list", "service_account_id"],
         }),
         BackendKind::Traceloop => None,
     }
@@ -195,21 +203,33 @@ const INPUTS: &[&str] = &[
     "roles",
     "project_roles",
     "service_account_id",
+    "access_list",
     "rotation_triggers",
 ];
 
 /// Maps a vendor's field name to our attribute.
-fn attribute_of_field(field: &str) -> Option<&'static str> {
+pub(crate) fn attribute_of_field(field: &str) -> Option<&'static str> {
     match field {
         "desc" | "name" => Some("name"),
         "roles" | "role" | "organizationRole" => Some("roles"),
         "orgId" | "organizationId" | "org_id" => Some("org_id"),
         "org_name" => Some("org_name"),
         "service_account_id" => Some("service_account_id"),
-        "projectsPermissions" | "project_roles" => Some("project_roles"),
+        "projectsPermissions" | "project_roles" | "groupId" => Some("project_roles"),
+        "ipAddress" | "cidrBlock" => Some("access_list"),
         "apiUserId" => Some("id"),
         _ => None,
     }
+}
+
+/// `GROUP_` and an upper-case name (Atlas judges which names exist).
+fn is_group_role(role: &str) -> bool {
+    role.strip_prefix("GROUP_").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    })
 }
 
 fn is_hex24(s: &str) -> bool {
@@ -227,7 +247,7 @@ fn is_uuid(s: &str) -> bool {
 }
 
 /// Checks that need no backend: ValidateResourceConfig.
-fn validate_config(config: &Value) -> Diagnostics {
+pub(crate) fn validate_config(config: &Value) -> Diagnostics {
     let mut diags = Diagnostics::default();
     if let Some(name) = config.attr("name").as_str() {
         if name.trim().is_empty() {
@@ -261,11 +281,22 @@ fn validate_config(config: &Value) -> Diagnostics {
             );
         }
     }
+    if let Some(entries) = config.attr("access_list").strings() {
+        for entry in entries {
+            if let Err(why) = Entry::parse(entry) {
+                diags.push_attribute_error(
+                    AttributePath::attr("access_list"),
+                    "Invalid access list entry",
+                    why,
+                );
+            }
+        }
+    }
     diags
 }
 
 /// Checks of the configuration against the configured backend (at plan).
-fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnostics {
+pub(crate) fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnostics {
     let mut diags = Diagnostics::default();
     let Some(rules) = rules(kind) else {
         diags.push_error(
@@ -367,6 +398,35 @@ fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnostics {
                 );
             }
         }
+        if let Some(projects) = config.attr("project_roles").entries() {
+            for (project, roles) in projects {
+                let path = AttributePath::attr("project_roles").then_key(project);
+                if !is_hex24(project) {
+                    diags.push_attribute_error(
+                        path.clone(),
+                        "Invalid project id",
+                        format!("{project:?} is not an Atlas project id (24 hexadecimal digits)."),
+                    );
+                }
+                let Some(roles) = roles.strings() else {
+                    continue;
+                };
+                if roles.is_empty() {
+                    diags.push_attribute_error(
+                        path.clone(),
+                        "Missing project roles",
+                        "Give the key at least one role in the project, or leave the project out to remove the key from it.",
+                    );
+                }
+                for role in roles.iter().filter(|r| !is_group_role(r)) {
+                    diags.push_attribute_error(
+                        path.clone(),
+                        "Invalid project role",
+                        format!("{role:?} is not an Atlas project role: project roles are `GROUP_` and an upper-case name, like `GROUP_READ_ONLY`."),
+                    );
+                }
+            }
+        }
         if let Some(org) = config.attr("org_id").as_str() {
             if !is_hex24(org) {
                 diags.push_attribute_error(
@@ -444,15 +504,54 @@ fn expiry(created_at: &Value, rotate_after: &Value) -> Result<Option<OffsetDateT
 /// the clock: a saved plan is applied as planned and the next plan (after its refresh)
 /// replaces the key.
 fn judged_at(private: &[u8]) -> Option<OffsetDateTime> {
-    let value: serde_json::Value = serde_json::from_slice(private).ok()?;
-    OffsetDateTime::parse(value.get("rotation_judged_at")?.as_str()?, &Rfc3339).ok()
+    let judged = Private::read(private).rotation_judged_at?;
+    OffsetDateTime::parse(&judged, &Rfc3339).ok()
+}
+
+/// What keysmith keeps beside a key in state (Terraform's private data, never shown).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Private {
+    /// When rotation was last judged (see [`judged_at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rotation_judged_at: Option<String>,
+    /// The key was imported and not applied since: its access list and project roles are
+    /// read in full, and env0 adopts the configured project roles.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    imported: bool,
+    /// The configuration sets `access_list`: refresh reads it (one request per key).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    manages_access_list: bool,
+}
+
+impl Private {
+    /// The private data of a state (anything unreadable reads as none).
+    fn read(bytes: &[u8]) -> Private {
+        serde_json::from_slice(bytes).unwrap_or_default()
+    }
+
+    /// After an apply with `config`: judged now, not imported any more.
+    fn applied(config: &Value) -> Vec<u8> {
+        Private {
+            rotation_judged_at: Some(now_rfc3339()),
+            imported: false,
+            manages_access_list: !config.attr("access_list").is_null(),
+        }
+        .bytes()
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
 }
 
 /// Private state recording that rotation is judged as of now.
+#[cfg(test)]
 fn judged_now() -> Vec<u8> {
-    serde_json::json!({ "rotation_judged_at": now_rfc3339() })
-        .to_string()
-        .into_bytes()
+    Private {
+        rotation_judged_at: Some(now_rfc3339()),
+        ..Private::default()
+    }
+    .bytes()
 }
 
 fn format_time(t: OffsetDateTime) -> Value {
@@ -477,9 +576,9 @@ fn merge_backend_view(state: &mut Value, key: &ApiKey, kind: BackendKind) {
     if kind == BackendKind::Braintrust {
         merge_service_account(state, key);
     }
-    // Atlas reports a key's project roles: read them back where they are managed (set).
-    // env0's listing does not report them, so they stay as configured.
-    if kind == BackendKind::Atlas && !state.attr("project_roles").is_null() {
+    // Atlas reports a key's project roles in every listing. env0's listing does not report
+    // them, so they stay as configured.
+    if kind == BackendKind::Atlas {
         state.set_attr("project_roles", project_roles_value(&key.project_roles));
     }
 }
@@ -507,9 +606,19 @@ impl ApiKeyResource {
         ApiKeyResource { state }
     }
 
-    fn plan_create(&self, kind: BackendKind, mut planned: Value) -> Value {
+    fn plan_create(&self, kind: BackendKind, config: &Value, mut planned: Value) -> Value {
         for name in NEW_KEY_COMPUTED {
             planned.set_attr(name, Value::Unknown);
+        }
+        // A new key's unset access list and project roles are what the backend gives it.
+        for name in ["access_list", "project_roles"] {
+            if config.attr(name).is_null() {
+                let value = match (kind, name) {
+                    (BackendKind::Atlas, _) => Value::Unknown,
+                    _ => Value::Null,
+                };
+                planned.set_attr(name, value);
+            }
         }
         let preview = if kind == BackendKind::Braintrust {
             Value::Unknown
@@ -540,7 +649,12 @@ impl ApiKeyResource {
         planned
     }
 
-    async fn create(&self, backend: &dyn Backend, planned: &Value) -> ApplyResponse {
+    async fn create(
+        &self,
+        backend: &dyn Backend,
+        planned: &Value,
+        config: &Value,
+    ) -> ApplyResponse {
         let org_id = planned.attr("org_id").as_str().map(str::to_string);
         let org_name = planned
             .attr("org_name")
@@ -559,7 +673,11 @@ impl ApiKeyResource {
                 .unwrap_or_default()
                 .to_string(),
             roles: string_vec(planned.attr("roles")),
-            project_roles: project_roles_of(planned.attr("project_roles")),
+            // Atlas assigns project roles to the key once it exists (below).
+            project_roles: match backend.kind() {
+                BackendKind::Env0 => project_roles_of(planned.attr("project_roles")),
+                _ => BTreeMap::new(),
+            },
             service_account_id: planned
                 .attr("service_account_id")
                 .as_str()
@@ -586,8 +704,10 @@ impl ApiKeyResource {
         let roles = state.attr("roles").clone();
         merge_backend_view(&mut state, &created.key, backend.kind());
         // The configured roles are what was planned; the backend's echo may list them in
-        // another form (or add project roles), which the next refresh reconciles.
+        // another form (or add project roles), which the next refresh reconciles. Atlas
+        // project roles are assigned below, after the key exists.
         state.set_attr("roles", roles);
+        state.set_attr("project_roles", planned.attr("project_roles").clone());
         state.set_attr("secret", Value::from(created.secret.expose()));
         if state.attr("created_at").is_unknown() {
             state.set_attr("created_at", Value::from(now_rfc3339()));
@@ -597,6 +717,53 @@ impl ApiKeyResource {
             state.set_attr("org_name", Value::opt_string(name));
         }
         let mut diagnostics = Diagnostics::default();
+        if backend.kind() == BackendKind::Atlas {
+            // The key exists and its secret is in `state`: whatever fails now is an error on a
+            // saved (tainted) key, never a lost one.
+            let org = created.key.org_id.clone().unwrap_or_default();
+            let id = created.key.id.clone();
+            let wanted_entries = planned.attr("access_list").strings().unwrap_or_default();
+            let entries: Vec<String> = entries(wanted_entries.iter().copied())
+                .iter()
+                .map(Entry::vendor_text)
+                .collect();
+            match backend.add_access_list(&org, &id, &entries).await {
+                Ok(()) => {
+                    if state.attr("access_list").is_unknown() {
+                        state.set_attr("access_list", Value::string_set(Vec::<String>::new()));
+                    }
+                }
+                Err(e) => {
+                    state.set_attr("access_list", Value::string_set(Vec::<String>::new()));
+                    diagnostics.extend(backend_diagnostic(
+                        "Unable to set the API key's access list",
+                        &e,
+                        attribute_of_field,
+                    ));
+                }
+            }
+            let wanted = project_roles_of(planned.attr("project_roles"));
+            let mut assigned = BTreeMap::new();
+            for (project, roles) in &wanted {
+                let roles: Vec<String> = roles.iter().cloned().collect();
+                match backend
+                    .assign_project_roles(&org, &id, project, &roles)
+                    .await
+                {
+                    Ok(()) => {
+                        assigned.insert(project.clone(), roles.into_iter().collect());
+                    }
+                    Err(e) => diagnostics.extend(backend_diagnostic(
+                        "Unable to give the API key its project roles",
+                        &e,
+                        attribute_of_field,
+                    )),
+                }
+            }
+            if diagnostics.has_errors() || state.attr("project_roles").is_unknown() {
+                state.set_attr("project_roles", project_roles_value(&assigned));
+            }
+        }
         let expires = match expiry(state.attr("created_at"), state.attr("rotate_after")) {
             Ok(expires) => expires.map(format_time).unwrap_or(Value::Null),
             Err(why) => {
@@ -610,12 +777,18 @@ impl ApiKeyResource {
         ApplyResponse {
             identity: identity_of(&state),
             state,
-            private: judged_now(),
+            private: Private::applied(config),
             diagnostics,
         }
     }
 
-    async fn update(&self, backend: &dyn Backend, prior: &Value, planned: &Value) -> ApplyResponse {
+    async fn update(
+        &self,
+        backend: &dyn Backend,
+        prior: &Value,
+        planned: &Value,
+        config: &Value,
+    ) -> ApplyResponse {
         let changed = |name: &str| !prior.attr(name).equivalent(planned.attr(name));
         let update = ApiKeyUpdate {
             name: changed("name")
@@ -640,12 +813,34 @@ impl ApiKeyResource {
                 };
             }
         }
+        if backend.kind() == BackendKind::Atlas {
+            let org = prior.attr("org_id").as_str().unwrap_or_default();
+            let id = prior.attr("id").as_str().unwrap_or_default();
+            let failed = |e: BackendError, summary: &str| ApplyResponse {
+                state: prior.clone(),
+                identity: identity_of(prior),
+                diagnostics: backend_diagnostic(summary, &e, attribute_of_field),
+                ..Default::default()
+            };
+            if let Some(wanted) = config.attr("access_list").strings() {
+                if let Err(e) = sync_access_list(backend, org, id, &wanted).await {
+                    return failed(e, "Unable to change the API key's access list");
+                }
+            }
+            if !config.attr("project_roles").is_null() {
+                let before = project_roles_of(prior.attr("project_roles"));
+                let after = project_roles_of(planned.attr("project_roles"));
+                if let Err(e) = sync_project_roles(backend, org, id, &before, &after).await {
+                    return failed(e, "Unable to change the API key's project roles");
+                }
+            }
+        }
         let mut state = planned.clone();
         unknowns_to_null(&mut state);
         ApplyResponse {
             identity: identity_of(&state),
             state,
-            private: judged_now(),
+            private: Private::applied(config),
             ..Default::default()
         }
     }
@@ -664,6 +859,59 @@ impl ApiKeyResource {
             },
         }
     }
+}
+
+/// Makes a key's access list hold exactly `wanted` (by meaning), against the list as the
+/// vendor has it now: entries missing are added in one request, extra ones removed one by one.
+async fn sync_access_list(
+    backend: &dyn Backend,
+    org: &str,
+    id: &str,
+    wanted: &[&str],
+) -> Result<(), BackendError> {
+    let current = backend.get_access_list(org, id).await?;
+    let have = entries(current.iter().map(String::as_str));
+    let want = entries(wanted.iter().copied());
+    let add: Vec<String> = want.difference(&have).map(Entry::vendor_text).collect();
+    backend.add_access_list(org, id, &add).await?;
+    for text in &current {
+        let gone = Entry::parse(text).map_or(true, |e| !want.contains(&e));
+        if gone {
+            backend.remove_access_list_entry(org, id, text).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves a key's project roles from `before` to `after`: new projects assigned, changed ones
+/// replaced, dropped ones unassigned.
+async fn sync_project_roles(
+    backend: &dyn Backend,
+    org: &str,
+    id: &str,
+    before: &BTreeMap<String, BTreeSet<String>>,
+    after: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<(), BackendError> {
+    for (project, roles) in after {
+        let list: Vec<String> = roles.iter().cloned().collect();
+        match before.get(project) {
+            None => {
+                backend
+                    .assign_project_roles(org, id, project, &list)
+                    .await?
+            }
+            Some(old) if old != roles => {
+                backend
+                    .update_project_roles(org, id, project, &list)
+                    .await?
+            }
+            Some(_) => {}
+        }
+    }
+    for project in before.keys().filter(|p| !after.contains_key(*p)) {
+        backend.unassign_project(org, id, project).await?;
+    }
+    Ok(())
 }
 
 /// Version 0 → 1: each `project_roles` value (one env0 project role) becomes a one-element
@@ -685,7 +933,7 @@ fn upgrade_state(version: i64, mut state: serde_json::Value) -> Result<serde_jso
 }
 
 /// A `map(set(string))` value as project id → roles (null → none).
-fn project_roles_of(v: &Value) -> BTreeMap<String, BTreeSet<String>> {
+pub(crate) fn project_roles_of(v: &Value) -> BTreeMap<String, BTreeSet<String>> {
     v.entries()
         .map(|m| {
             m.iter()
@@ -705,7 +953,7 @@ fn project_roles_value(roles: &BTreeMap<String, BTreeSet<String>>) -> Value {
     )
 }
 
-fn string_vec(v: &Value) -> Vec<String> {
+pub(crate) fn string_vec(v: &Value) -> Vec<String> {
     v.strings()
         .map(|s| s.into_iter().map(str::to_string).collect())
         .unwrap_or_default()
@@ -846,7 +1094,7 @@ impl Resource for ApiKeyResource {
         };
         if req.prior.is_null() {
             return PlanResponse {
-                planned: self.plan_create(kind, req.proposed),
+                planned: self.plan_create(kind, &req.config, req.proposed),
                 diagnostics,
                 ..Default::default()
             };
@@ -855,10 +1103,24 @@ impl Resource for ApiKeyResource {
         // Update: the proposal already carries prior values for computed attributes.
         let prior = &req.prior;
         let mut planned = req.proposed;
+        // An access list equal by meaning is no change: the prior spelling stays.
+        if let (Some(was), Some(now)) = (
+            prior.attr("access_list").strings(),
+            planned.attr("access_list").strings(),
+        ) {
+            if same(was, now) {
+                planned.set_attr("access_list", prior.attr("access_list").clone());
+            }
+        }
+        // env0 reports no project roles: an imported key adopts the configured ones.
+        let adopt_project_roles = kind == BackendKind::Env0
+            && prior.attr("project_roles").is_null()
+            && Private::read(&req.prior_private).imported;
         let replace_inputs: Vec<&str> = INPUTS
             .iter()
             .copied()
             .filter(|n| !rules.in_place.contains(n))
+            .filter(|n| !(adopt_project_roles && *n == "project_roles"))
             .collect();
         let mut requires_replace: Vec<AttributePath> = replace_inputs
             .iter()
@@ -892,7 +1154,7 @@ impl Resource for ApiKeyResource {
         }
         if replace {
             // The new key's computed values are known only after it is created.
-            planned = self.plan_create(kind, planned);
+            planned = self.plan_create(kind, &req.config, planned);
         }
         PlanResponse {
             planned_identity: if replace {
@@ -921,9 +1183,10 @@ impl Resource for ApiKeyResource {
         if req.planned.is_null() {
             self.delete(backend.as_ref(), &req.prior).await
         } else if req.prior.is_null() {
-            self.create(backend.as_ref(), &req.planned).await
+            self.create(backend.as_ref(), &req.planned, &req.config)
+                .await
         } else {
-            self.update(backend.as_ref(), &req.prior, &req.planned)
+            self.update(backend.as_ref(), &req.prior, &req.planned, &req.config)
                 .await
         }
     }
@@ -954,17 +1217,44 @@ impl Resource for ApiKeyResource {
         match backend.get_api_key(&org, &id).await {
             Ok(key) => {
                 let mut state = req.state;
+                let mut private = Private::read(&req.private);
+                // An import's state holds only the id (Terraform does not always hand the
+                // import's private data to this read): the first read fills the rest.
+                if state.attr("name").is_null() {
+                    private.imported = true;
+                }
                 merge_backend_view(&mut state, &key, backend.kind());
                 if backend.kind() == BackendKind::Braintrust && state.attr("org_name").is_null() {
                     // Imported keys: Braintrust reports the organization by id only.
                     let name = org_name_of(backend.as_ref(), state.attr("org_id")).await;
                     state.set_attr("org_name", Value::opt_string(name));
                 }
+                let mut diagnostics = Diagnostics::default();
+                if backend.kind() == BackendKind::Atlas
+                    && (private.manages_access_list || private.imported)
+                {
+                    match backend.get_access_list(&org, &id).await {
+                        Ok(vendor) => {
+                            let kept = state.attr("access_list").strings().is_some_and(|known| {
+                                same(known, vendor.iter().map(String::as_str))
+                            });
+                            if !kept {
+                                state.set_attr("access_list", Value::string_set(vendor));
+                            }
+                        }
+                        Err(e) => diagnostics.extend(backend_diagnostic(
+                            "Unable to read the API key's access list",
+                            &e,
+                            |_| None,
+                        )),
+                    }
+                }
+                private.rotation_judged_at = Some(now_rfc3339());
                 ReadResponse {
                     identity: identity_of(&state),
                     state,
-                    private: judged_now(),
-                    ..Default::default()
+                    private: private.bytes(),
+                    diagnostics,
                 }
             }
             Err(e) if e.is_not_found() => {
@@ -1039,6 +1329,11 @@ impl Resource for ApiKeyResource {
         ImportResponse {
             identity: identity_of(&full),
             state: full,
+            private: Private {
+                imported: true,
+                ..Private::default()
+            }
+            .bytes(),
             ..Default::default()
         }
     }

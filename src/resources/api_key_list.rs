@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
-use crate::codec::{Block, Schema};
+use crate::backend::BackendKind;
+use crate::codec::{Block, Schema, Value};
 use crate::framework::{Diagnostics, ListRequest, ListResource, ListedResource};
 use crate::provider::ProviderState;
 
 use super::api_key::{listed_identity, listed_state};
 use super::api_keys_data_source::{list_selected_keys, selector_attributes};
+use super::backend_diagnostic;
 
 fn schema() -> Schema {
     let block = selector_attributes().into_iter().fold(
@@ -47,16 +49,25 @@ impl ListResource for ApiKeyList {
         let backend = self.state.backend()?;
         let kind = backend.kind();
         let (org_id, keys) = list_selected_keys(&self.state, backend.as_ref(), &req.config).await?;
-        Ok(keys
-            .iter()
-            .map(|key| {
-                let state = listed_state(key, kind, &org_id);
-                ListedResource {
-                    identity: listed_identity(key, &org_id),
-                    display_name: key.name.clone(),
-                    state: Some(state),
-                }
-            })
-            .collect())
+        let mut listed = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let mut state = listed_state(key, kind, &org_id);
+            // Atlas access lists take one request per key: only when the states are wanted.
+            if kind == BackendKind::Atlas && req.include_resource {
+                let entries = backend
+                    .get_access_list(&org_id, &key.id)
+                    .await
+                    .map_err(|e| {
+                        backend_diagnostic("Unable to read an access list", &e, |_| None)
+                    })?;
+                state.set_attr("access_list", Value::string_set(entries));
+            }
+            listed.push(ListedResource {
+                identity: listed_identity(key, &org_id),
+                display_name: key.name.clone(),
+                state: Some(state),
+            });
+        }
+        Ok(listed)
     }
 }

@@ -17,6 +17,8 @@ fn key_type() -> Type {
         ("preview", Type::String),
         ("created_at", Type::String),
         ("roles", Type::set(Type::String)),
+        ("project_roles", Type::map(Type::set(Type::String))),
+        ("access_list", Type::set(Type::String)),
         ("service_account_id", Type::String),
     ])
 }
@@ -49,12 +51,21 @@ fn schema() -> Schema {
     .attribute(
         Attribute::new("keys", Type::list(key_type()))
             .computed()
-            .description("The keys: `id`, `name`, `public_key` (Atlas, env0), `preview` (Braintrust), `created_at`, `roles` and `service_account_id` (Braintrust: the service account of a service token; null for an API key). On Braintrust both API keys and service tokens are listed."),
+            .description("The keys: `id`, `name`, `public_key` (Atlas, env0), `preview` (Braintrust), `created_at`, `roles`, on Atlas `project_roles` (project id → roles) and `access_list` (one request per key), and on Braintrust `service_account_id` (the service account of a service token; null for an API key); each is null where the backend does not report it. On Braintrust both API keys and service tokens are listed."),
     );
     Schema::new(0, block)
 }
 
-fn key_value(k: &ApiKey) -> Value {
+fn key_value(k: &ApiKey, kind: BackendKind, access_list: Option<Vec<String>>) -> Value {
+    let project_roles = match kind {
+        BackendKind::Atlas => Value::Map(
+            k.project_roles
+                .iter()
+                .map(|(p, roles)| (p.clone(), Value::string_set(roles.iter().cloned())))
+                .collect(),
+        ),
+        _ => Value::Null,
+    };
     Value::object([
         ("id", Value::from(k.id.as_str())),
         ("name", Value::from(k.name.as_str())),
@@ -62,6 +73,11 @@ fn key_value(k: &ApiKey) -> Value {
         ("preview", Value::opt_string(k.preview.clone())),
         ("created_at", Value::opt_string(k.created_at.clone())),
         ("roles", Value::string_set(k.roles.iter().cloned())),
+        ("project_roles", project_roles),
+        (
+            "access_list",
+            access_list.map_or(Value::Null, Value::string_set),
+        ),
         (
             "service_account_id",
             Value::opt_string(k.service_account_id.clone()),
@@ -120,7 +136,7 @@ pub(crate) async fn list_selected_keys(
 }
 
 /// The organization whose keys to list.
-async fn org_id(
+pub(crate) async fn org_id(
     state: &ProviderState,
     backend: &dyn Backend,
     config: &Value,
@@ -187,9 +203,26 @@ impl DataSource for ApiKeysDataSource {
             Ok(found) => found,
             Err(d) => return (Value::Null, d),
         };
+        let kind = backend.kind();
+        let mut values = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let access_list = match kind {
+                BackendKind::Atlas => match backend.get_access_list(&org_id, &key.id).await {
+                    Ok(entries) => Some(entries),
+                    Err(e) => {
+                        return (
+                            Value::Null,
+                            backend_diagnostic("Unable to read an access list", &e, |_| None),
+                        )
+                    }
+                },
+                _ => None,
+            };
+            values.push(key_value(key, kind, access_list));
+        }
         let mut state = config.clone();
         state.set_attr("org_id", Value::from(org_id));
-        state.set_attr("keys", Value::List(keys.iter().map(key_value).collect()));
+        state.set_attr("keys", Value::List(values));
         (state, Diagnostics::default())
     }
 }

@@ -4,9 +4,12 @@
 //! Every resource file has the same shape: the schema function, the per-backend rules,
 //! then plan, create, read, update, delete and import in lifecycle order.
 
+mod access_list;
 pub mod api_key;
+pub mod api_key_ephemeral;
 pub mod api_key_list;
 pub mod api_keys_data_source;
+mod ephemeral_marker;
 pub mod org;
 pub mod org_data_source;
 
@@ -14,7 +17,7 @@ use std::sync::Arc;
 
 use crate::backend::BackendError;
 use crate::codec::{AttributePath, Schema, Value};
-use crate::framework::{DataSource, Diagnostics, ListResource, Resource};
+use crate::framework::{DataSource, Diagnostics, EphemeralResource, ListResource, Resource};
 use crate::provider::ProviderState;
 
 /// Every managed resource type of the provider.
@@ -36,6 +39,11 @@ pub fn data_sources(state: Arc<ProviderState>) -> Vec<Arc<dyn DataSource>> {
 /// Every list resource type of the provider.
 pub fn list_resources(state: Arc<ProviderState>) -> Vec<Arc<dyn ListResource>> {
     vec![Arc::new(api_key_list::ApiKeyList::new(state))]
+}
+
+/// Every ephemeral resource type of the provider.
+pub fn ephemeral_resources(state: Arc<ProviderState>) -> Vec<Arc<dyn EphemeralResource>> {
+    vec![Arc::new(api_key_ephemeral::ApiKeyEphemeral::new(state))]
 }
 
 /// Turns a backend error into a diagnostic: the one place where this happens.

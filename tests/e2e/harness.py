@@ -76,6 +76,33 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# A nested `make` must not see the parent make's job server or the choices it exported.
+_MAKE_ENV = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES", "KEYSMITH_TERRAFORM", "KEYSMITH_BIN_DIR")
+
+
+def make_env(home: Path | None = None, **extra: str) -> dict[str, str]:
+    """clean_env() for running `make` or a README recipe as a user would: no parent make, no
+    KEYSMITH_* choices, and with `home` a different HOME (cargo and rustup keep their real homes,
+    so the build stays the one already made)."""
+    env = {k: v for k, v in clean_env().items() if k not in _MAKE_ENV}
+    if home is not None:
+        real = Path(os.environ.get("HOME") or Path.home())
+        env.setdefault("CARGO_HOME", str(real / ".cargo"))
+        env.setdefault("RUSTUP_HOME", str(real / ".rustup"))
+        env["HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+def run_make(*targets: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
+    """`make -C REPO TARGETS...`; a failure fails the test showing both streams."""
+    p = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *targets], env=env, capture_output=True,
+                       text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, f"make {' '.join(targets)} exited {p.returncode}\n--- stdout ---\n{p.stdout}\n" \
+                              f"--- stderr ---\n{p.stderr}"
+    return p
+
+
 def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
@@ -170,16 +197,20 @@ _FLAGS = {
 class Workspace:
     """A Terraform working directory in a temp dir, with the provider installed from the mirror.
 
-    Every command runs with TF_CLI_CONFIG_FILE, TF_IN_AUTOMATION=1, -input=false and -no-color; a
+    Every command runs with TF_CLI_CONFIG_FILE (unless None), TF_IN_AUTOMATION=1, -input=false and -no-color; a
     result with an unexpected exit code fails the test showing both streams. A transcript of every
     command is kept in `terraform.log` beside the configuration.
     """
 
-    def __init__(self, path: Path, terraform: list[str], cli_config: Path):
+    def __init__(self, path: Path, terraform: list[str], cli_config: Path | None, **env: str):
+        """`cli_config` None: no TF_CLI_CONFIG_FILE at all (Terraform's defaults, e.g. the implied
+        local mirrors under `env["HOME"]`); `env`: more environment variables."""
         self.path = path
         self.path.mkdir(parents=True, exist_ok=True)
         self.terraform = terraform
-        self.env = clean_env(TF_CLI_CONFIG_FILE=str(cli_config), TF_IN_AUTOMATION="1", TF_INPUT="0")
+        self.env = clean_env(TF_IN_AUTOMATION="1", TF_INPUT="0", **env)
+        if cli_config is not None:
+            self.env["TF_CLI_CONFIG_FILE"] = str(cli_config)
         self.transcript = self.path / "terraform.log"
 
     # -- files

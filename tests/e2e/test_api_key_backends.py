@@ -44,7 +44,7 @@ def keys_config(sb: Sandbox, backend: str, keys: dict[str, dict], extra: str = "
 def env0_keys(project: str, developer_name: str = "e2e-env0-dev") -> dict[str, dict]:
     return {
         "admin": {"name": "e2e-env0-admin", "roles": ["Admin"]},
-        "dev": {"name": developer_name, "roles": ["User"], "project_roles": {project: "Deployer"}},
+        "dev": {"name": developer_name, "roles": ["User"], "project_roles": {project: ["Deployer"]}},
     }
 
 
@@ -244,10 +244,11 @@ def test_attributes_of_another_backend_are_refused(sandbox, workspace):
     sb, ws = sandbox, workspace
     # One key per backend (provider aliases), each with attributes that belong elsewhere.
     misfits = {
-        "braintrust": ({"roles": ["Admin"], "project_roles": {"p": "Viewer"}}, ["project_roles", "roles"]),
-        "env0": ({"roles": ["User"], "org_name": "acme"}, ["org_name"]),
-        "atlas": ({"org_id": sb.atlas_org_id, "roles": ["ORG_MEMBER"], "org_name": "acme",
-                   "project_roles": {"p": "Viewer"}}, ["org_name", "project_roles"]),
+        "braintrust": ({"roles": ["Admin"], "project_roles": {"p": ["Viewer"]}, "access_list": ["10.0.0.0/8"]},
+                       ["access_list", "project_roles", "roles"]),
+        "env0": ({"roles": ["User"], "org_name": "acme", "access_list": ["10.0.0.1"]}, ["access_list", "org_name"]),
+        # Atlas takes project_roles and access_list (test_atlas_assignments.py); not org_name.
+        "atlas": ({"org_id": sb.atlas_org_id, "roles": ["ORG_MEMBER"], "org_name": "acme"}, ["org_name"]),
     }
     config = terraform_block()
     for backend, (attrs, _) in misfits.items():

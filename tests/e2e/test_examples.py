@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ EXERCISED = {
     "data-sources/keysmith_org/data-source.tf",
     "data-sources/keysmith_api_keys/data-source.tf",
     "list-resources/keysmith_api_key/list-resource.tfquery.hcl",
+    "ephemeral-resources/keysmith_api_key/ephemeral-resource.tf",
 }
 
 
@@ -40,10 +42,14 @@ def test_every_example_is_exercised():
 
 
 def atlas_env(sb: Sandbox) -> dict[str, str]:
-    """The provider's environment variables (SPEC §2) for the sandbox's Atlas."""
+    """The provider's environment variables (SPEC §2) for the sandbox's Atlas, and the examples'
+    organization and project (made the first time)."""
     c = sb.atlas_creds
+    if not hasattr(sb, "example_project_id"):
+        sb.example_project_id = sb.atlas_add_project(sb.atlas_org_id, "examples")["id"]
     return {"MONGODB_ATLAS_BASE_URL": sb.url, "MONGODB_ATLAS_PUBLIC_API_KEY": c["public_key"],
-            "MONGODB_ATLAS_PRIVATE_API_KEY": c["private_key"], "TF_VAR_atlas_org_id": sb.atlas_org_id}
+            "MONGODB_ATLAS_PRIVATE_API_KEY": c["private_key"], "TF_VAR_atlas_org_id": sb.atlas_org_id,
+            "TF_VAR_atlas_project_id": sb.example_project_id}
 
 
 def copy_example(ws, *relative: str, replace: dict[str, str] | None = None) -> None:
@@ -122,13 +128,20 @@ def test_provider_and_resource_examples(own_sandbox, workspace):
     sb, ws = own_sandbox, workspace
     env = atlas_env(sb)  # provider.tf takes everything from the environment
 
-    # 1. provider.tf + resource.tf: three keys.
+    # 1. provider.tf + resource.tf: four keys, one with an access list and project roles.
     copy_example(ws, "provider/provider.tf", "resources/keysmith_api_key/resource.tf")
     ws.init(env=env)
     ws.apply(env=env)
     state = ws.resources()
-    assert sorted(state) == ["keysmith_api_key.billing_export", "keysmith_api_key.ci", "keysmith_api_key.monitoring"]
-    assert sorted(k.desc for k in sb.atlas_keys()) == ["billing-export", CI_NAME, "monitoring"]
+    assert sorted(state) == ["keysmith_api_key.billing_export", "keysmith_api_key.ci", "keysmith_api_key.monitoring",
+                             "keysmith_api_key.reporting"]
+    assert sorted(k.desc for k in sb.atlas_keys()) == ["billing-export", CI_NAME, "monitoring", "reporting"]
+    reporting = next(k for k in sb.state()["atlas"]["orgs"] if k["id"] == sb.atlas_org_id)["api_keys"]
+    reporting = next(k for k in reporting if k["desc"] == "reporting")
+    assert sorted(e["cidr_block"] for e in reporting["access_list"]) == ["198.51.100.0/24", "203.0.113.7/32"]
+    assert sorted((r["group_id"], r["role_name"]) for r in reporting["project_roles"]) == [
+        (sb.example_project_id, "GROUP_DATA_ACCESS_READ_ONLY"), (sb.example_project_id, "GROUP_READ_ONLY")]
+    assert state["keysmith_api_key.reporting"]["access_list"] == ["198.51.100.0/24", "203.0.113.7"]
 
     # 2. rotate_after: expires_at = created_at + 720h.
     monitoring = state["keysmith_api_key.monitoring"]
@@ -143,7 +156,7 @@ def test_provider_and_resource_examples(own_sandbox, workspace):
     assert "Plan: 1 to add, 0 to change, 1 to destroy." in result.stdout
     ws.apply("tfplan", env=env)
     assert ws.resources()["keysmith_api_key.billing_export"]["id"] != state["keysmith_api_key.billing_export"]["id"]
-    assert len(sb.atlas_keys()) == 3
+    assert len(sb.atlas_keys()) == 4
     ws.plan(rc=0, env=env)
 
     # 4. destroy.
@@ -283,6 +296,32 @@ def test_data_source_examples(own_sandbox, new_workspace):
     assert ws.output_json()["ci_keys"]["value"] == {k["desc"]: k["publicKey"] for k in made[:2]}
     assert_no_secrets([k["privateKey"] for k in made], apply=applied.output, state=ws.run("show", "-json").stdout)
     ws.plan(rc=0, env=env)
+
+
+# ---- ephemeral resource ---------------------------------------------------------------------------
+
+
+def test_ephemeral_resource_example(own_sandbox, workspace):
+    sb, ws = own_sandbox, workspace
+    env = atlas_env(sb)
+    made = sb.atlas_api().create_key(sb.atlas_org_id, "monitoring", ["ORG_READ_ONLY"])
+    copy_example(ws, "provider/provider.tf", "ephemeral-resources/keysmith_api_key/ephemeral-resource.tf")
+    ws.init(env=env)
+    applied = ws.apply(env=env)
+
+    # The data source read the keys through the alias the ephemeral key configured ...
+    assert ws.output_json()["api_key_names"]["value"] == ["keysmith-sandbox seeded key", "monitoring"]
+    auditor = [k for k in ws.show_json()["values"]["root_module"]["resources"][0]["values"]["keys"]
+               if k["name"].startswith("terraform-audit ")]
+    assert len(auditor) == 1 and re.fullmatch(r"terraform-audit \[keysmith-ephemeral expires=\S+Z\]",
+                                                auditor[0]["name"]), auditor
+    # ... and is gone now, its secret in no state.
+    assert [k.desc for k in sb.atlas_keys()] == ["monitoring"]
+    assert list(ws.resources()) == ["data.keysmith_api_keys.all"]
+    assert "ephemeral.keysmith_api_key.auditor: Closing complete" in applied.stdout
+    assert_no_secrets([made["privateKey"]], state=ws.run("show", "-json").stdout)
+    ws.plan(rc=0, env=env)
+    assert [k.desc for k in sb.atlas_keys()] == ["monitoring"]
 
 
 # ---- list resource --------------------------------------------------------------------------------

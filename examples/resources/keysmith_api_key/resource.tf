@@ -3,6 +3,11 @@ variable "atlas_org_id" {
   type        = string
 }
 
+variable "atlas_project_id" {
+  description = "An Atlas project (24 hexadecimal digits) of that organization."
+  type        = string
+}
+
 # An Atlas organization API key. `name` and `roles` change in place; `secret` is the private
 # key Atlas shows only once, kept in state as a sensitive value.
 resource "keysmith_api_key" "ci" {
@@ -32,6 +37,20 @@ resource "keysmith_api_key" "billing_export" {
 
   rotation_triggers = {
     rotated_for = "2026-q4"
+  }
+}
+
+# A key usable only from the office network and one build host, that reads one project.
+# Access-list entries and project roles change in place; a change made outside Terraform shows
+# as an update at the next plan.
+resource "keysmith_api_key" "reporting" {
+  org_id = var.atlas_org_id
+  name   = "reporting"
+  roles  = ["ORG_MEMBER"]
+
+  access_list = ["198.51.100.0/24", "203.0.113.7"]
+  project_roles = {
+    (var.atlas_project_id) = ["GROUP_READ_ONLY", "GROUP_DATA_ACCESS_READ_ONLY"]
   }
 }
 

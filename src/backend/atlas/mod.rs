@@ -61,6 +61,7 @@
 //! - Delete: `DELETE /api/atlas/v2/orgs/{orgId}` → 204; 404 = already gone. A refusal (409
 //!   with projects left, 402 with unpaid invoices) is the error, with Atlas's `detail`.
 
+mod assignments;
 mod auth;
 mod wire;
 
@@ -558,6 +559,59 @@ impl Backend for AtlasClient {
         check_id("orgId", org_id)?;
         check_id("apiUserId", id)?;
         self.delete_key(org_id, id).await
+    }
+
+    async fn get_access_list(&self, org_id: &str, id: &str) -> Result<Vec<String>, BackendError> {
+        self.access_list(org_id, id).await
+    }
+
+    async fn add_access_list(
+        &self,
+        org_id: &str,
+        id: &str,
+        entries: &[String],
+    ) -> Result<(), BackendError> {
+        self.add_entries(org_id, id, entries).await
+    }
+
+    async fn remove_access_list_entry(
+        &self,
+        org_id: &str,
+        id: &str,
+        entry: &str,
+    ) -> Result<(), BackendError> {
+        self.remove_entry(org_id, id, entry).await
+    }
+
+    async fn assign_project_roles(
+        &self,
+        org_id: &str,
+        id: &str,
+        project: &str,
+        roles: &[String],
+    ) -> Result<(), BackendError> {
+        self.put_project_roles(org_id, id, project, roles, false)
+            .await
+    }
+
+    async fn update_project_roles(
+        &self,
+        org_id: &str,
+        id: &str,
+        project: &str,
+        roles: &[String],
+    ) -> Result<(), BackendError> {
+        self.put_project_roles(org_id, id, project, roles, true)
+            .await
+    }
+
+    async fn unassign_project(
+        &self,
+        org_id: &str,
+        id: &str,
+        project: &str,
+    ) -> Result<(), BackendError> {
+        self.remove_project(org_id, id, project).await
     }
 
     async fn create_org(&self, new: &NewOrg) -> Result<CreatedOrg, BackendError> {

@@ -137,7 +137,7 @@ impl KeyWire {
         for r in &self.roles {
             if let Some(group) = r.group_id.as_deref().filter(|g| !g.is_empty()) {
                 project_roles
-                    .entry(group.to_ascii_lowercase())
+                    .entry(group.to_string())
                     .or_default()
                     .insert(r.role_name.clone());
             }
