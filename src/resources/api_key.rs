@@ -18,6 +18,7 @@ use crate::framework::{
 use crate::provider::{ProviderState, MAX_DURATION};
 
 use super::access_list::{entries, same, Entry};
+use super::braintrust_token;
 use super::{backend_diagnostic, null_object, unknowns_to_null};
 
 /// The Atlas organization roles an API key may hold.
@@ -236,16 +237,6 @@ fn is_hex24(s: &str) -> bool {
     s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// `8-4-4-4-12` hexadecimal digits.
-fn is_uuid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 /// Checks that need no backend: ValidateResourceConfig.
 pub(crate) fn validate_config(config: &Value) -> Diagnostics {
     let mut diags = Diagnostics::default();
@@ -263,15 +254,7 @@ pub(crate) fn validate_config(config: &Value) -> Diagnostics {
             diags.push_attribute_error(AttributePath::attr("rotate_after"), "Invalid duration", e);
         }
     }
-    if let Some(account) = config.attr("service_account_id").as_str() {
-        if account.trim().is_empty() {
-            diags.push_attribute_error(
-                AttributePath::attr("service_account_id"),
-                "Invalid service account id",
-                "`service_account_id` must not be empty: set a service account's id, or leave it unset for an API key.",
-            );
-        }
-    }
+    braintrust_token::validate_config(config, &mut diags);
     if let Some(roles) = config.attr("roles").strings() {
         if roles.iter().any(|r| r.trim().is_empty()) {
             diags.push_attribute_error(
@@ -375,15 +358,7 @@ pub(crate) fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnos
         }
     }
     if kind == BackendKind::Braintrust {
-        if let Some(account) = config.attr("service_account_id").as_str() {
-            if !account.trim().is_empty() && !is_uuid(account) {
-                diags.push_attribute_error(
-                    AttributePath::attr("service_account_id"),
-                    "Invalid service account id",
-                    format!("{account:?} is not a Braintrust service account id (a UUID such as 0c6e8a5e-2f4b-4d8e-9a51-3b7c1d2e4f60)."),
-                );
-            }
-        }
+        braintrust_token::validate_for_braintrust(config, &mut diags);
     }
     if kind == BackendKind::Atlas {
         if let Some(name) = config.attr("name").as_str() {
@@ -574,7 +549,7 @@ fn merge_backend_view(state: &mut Value, key: &ApiKey, kind: BackendKind) {
         state.set_attr("created_at", Value::from(created.as_str()));
     }
     if kind == BackendKind::Braintrust {
-        merge_service_account(state, key);
+        braintrust_token::merge_service_account(state, key);
     }
     // Atlas reports a key's project roles in every listing. env0's listing does not report
     // them, so they stay as configured.
@@ -689,7 +664,7 @@ impl ApiKeyResource {
             Err(e) => {
                 let mut diagnostics =
                     backend_diagnostic("Unable to create API key", &e, attribute_of_field);
-                if let Some(hint) = braintrust_refusal_hint(backend.kind(), &new, &e) {
+                if let Some(hint) = braintrust_token::refusal_hint(backend.kind(), &new, &e) {
                     for d in &mut diagnostics.0 {
                         d.detail.push_str(hint);
                     }
@@ -957,54 +932,6 @@ pub(crate) fn string_vec(v: &Value) -> Vec<String> {
     v.strings()
         .map(|s| s.into_iter().map(str::to_string).collect())
         .unwrap_or_default()
-}
-
-/// A service token's service account, as Braintrust reports it, into `state`. The state's
-/// spelling of the same id is kept (UUIDs compare without case), and so is its value when
-/// Braintrust leaves the field out (it is nullable). An API key reports none: the state's
-/// value stays (null, unless configured, which then plans a replacement after an import).
-fn merge_service_account(state: &mut Value, key: &ApiKey) {
-    let Some(reported) = &key.service_account_id else {
-        return;
-    };
-    let held = state.attr("service_account_id").as_str();
-    if !held.is_some_and(|h| h.eq_ignore_ascii_case(reported)) {
-        state.set_attr("service_account_id", Value::from(reported.as_str()));
-    }
-}
-
-/// What to do when Braintrust refuses a create (SPEC §3 `service_account_id`), appended to
-/// Braintrust's own message: an API key refused (403, or 404/405 from the route Braintrust
-/// removed) points at service tokens; a service token refused (403) at the credential that
-/// may create one.
-fn braintrust_refusal_hint(
-    kind: BackendKind,
-    new: &NewApiKey,
-    err: &BackendError,
-) -> Option<&'static str> {
-    if kind != BackendKind::Braintrust {
-        return None;
-    }
-    let refused = matches!(err, BackendError::PermissionDenied { .. });
-    let route_gone = matches!(
-        err,
-        BackendError::Http {
-            status: 404 | 405,
-            ..
-        }
-    );
-    match &new.service_account_id {
-        None if refused || route_gone => Some(
-            ". Braintrust no longer lets API keys be created through its API (it removed POST /v1/api_key in May 2026: API keys cannot create other API keys). \
-             Create a service token instead: set `service_account_id` to the id of a Braintrust service account, and configure the provider's braintrust `api_key` \
-             with a service token that has organization-owner permissions (only such a token may create service tokens).",
-        ),
-        Some(_) if refused => Some(
-            ". Braintrust lets only a service token with organization-owner permissions create service tokens; a user API key cannot. \
-             Configure the provider's braintrust `api_key` (or BRAINTRUST_API_KEY) with such a service token.",
-        ),
-        _ => None,
-    }
 }
 
 /// The name of the organization `org_id` (Braintrust reports keys' organizations by id).
@@ -1512,102 +1439,6 @@ mod tests {
         );
         let null = upgrade_state(0, serde_json::json!({"project_roles": null})).unwrap();
         assert!(null["project_roles"].is_null());
-    }
-
-    #[test]
-    fn service_account_id_is_braintrust_only_and_a_uuid() {
-        let account = "0c6e8a5e-2f4b-4d8e-9a51-3b7c1d2e4f60";
-        for kind in [BackendKind::Atlas, BackendKind::Env0] {
-            let config = Value::object([
-                ("name", Value::from("k")),
-                ("service_account_id", Value::from(account)),
-            ]);
-            let diags = validate_for_backend(kind, &config);
-            let refusal = diags
-                .0
-                .iter()
-                .find(|d| d.attribute == Some(AttributePath::attr("service_account_id")))
-                .unwrap_or_else(|| panic!("{kind:?}: {diags:?}"));
-            assert!(refusal.detail.contains(kind.name()), "{}", refusal.detail);
-        }
-        let token = |id: &str| {
-            Value::object([
-                ("name", Value::from("k")),
-                ("service_account_id", Value::from(id)),
-            ])
-        };
-        assert!(!validate_for_backend(BackendKind::Braintrust, &token(account)).has_errors());
-        let diags = validate_for_backend(BackendKind::Braintrust, &token("sa-1"));
-        assert_eq!(
-            diags.0[0].attribute,
-            Some(AttributePath::attr("service_account_id"))
-        );
-        assert!(validate_config(&token(" ")).has_errors());
-    }
-
-    #[test]
-    fn braintrust_refusals_say_what_to_do() {
-        let refused = BackendError::PermissionDenied {
-            vendor: "braintrust",
-            status: 403,
-            message: "API keys cannot create other API keys".into(),
-        };
-        let gone = BackendError::Http {
-            vendor: "braintrust",
-            status: 404,
-            code: None,
-            message: "Not found".into(),
-        };
-        let key = NewApiKey::default();
-        let token = NewApiKey {
-            service_account_id: Some("0c6e8a5e-2f4b-4d8e-9a51-3b7c1d2e4f60".into()),
-            ..NewApiKey::default()
-        };
-        for err in [&refused, &gone] {
-            let hint = braintrust_refusal_hint(BackendKind::Braintrust, &key, err).unwrap();
-            assert!(hint.contains("set `service_account_id`"), "{hint}");
-        }
-        let hint = braintrust_refusal_hint(BackendKind::Braintrust, &token, &refused).unwrap();
-        assert!(hint.contains("organization-owner"), "{hint}");
-        assert_eq!(
-            braintrust_refusal_hint(BackendKind::Braintrust, &token, &gone),
-            None
-        );
-        assert_eq!(
-            braintrust_refusal_hint(BackendKind::Env0, &key, &refused),
-            None
-        );
-    }
-
-    #[test]
-    fn a_token_s_service_account_is_read_back_in_the_configured_spelling() {
-        let key = ApiKey {
-            id: "t".into(),
-            service_account_id: Some("0c6e8a5e-2f4b-4d8e-9a51-3b7c1d2e4f60".into()),
-            ..ApiKey::default()
-        };
-        let mut state = null_object(&schema());
-        merge_backend_view(&mut state, &key, BackendKind::Braintrust);
-        assert_eq!(
-            state.attr("service_account_id"),
-            &Value::from("0c6e8a5e-2f4b-4d8e-9a51-3b7c1d2e4f60")
-        );
-        state.set_attr(
-            "service_account_id",
-            Value::from("0C6E8A5E-2F4B-4D8E-9A51-3B7C1D2E4F60"),
-        );
-        merge_backend_view(&mut state, &key, BackendKind::Braintrust);
-        assert_eq!(
-            state.attr("service_account_id"),
-            &Value::from("0C6E8A5E-2F4B-4D8E-9A51-3B7C1D2E4F60")
-        );
-        let mut api_key_state = null_object(&schema());
-        merge_backend_view(
-            &mut api_key_state,
-            &ApiKey::default(),
-            BackendKind::Braintrust,
-        );
-        assert!(api_key_state.attr("service_account_id").is_null());
     }
 
     #[test]
