@@ -154,11 +154,20 @@ impl BraintrustClient {
     }
 
     /// Both kinds of organization `org_id`, fetched afresh and cached: API keys, then
-    /// service tokens.
+    /// service tokens. A service-token listing the caller may not read (403) lists none, as
+    /// in [`Self::lookup`] (a GUESS: Braintrust documents which credentials may read service
+    /// tokens only for their creation); an API-key listing refused is an error.
     pub(super) async fn list_both(&self, org_id: &str) -> Result<Vec<ApiKey>, BackendError> {
         let mut all = Vec::new();
         for kind in Kind::ALL {
-            let listed = self.fetch_org(kind, org_id).await?;
+            let listed = match self.fetch_org(kind, org_id).await {
+                Ok(listed) => listed,
+                Err(e @ BackendError::PermissionDenied { .. }) if kind == Kind::ServiceToken => {
+                    tracing::warn!(error = %e, "service tokens cannot be listed with this credential; listing API keys only");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             self.cache(kind).put(org_id, listed.clone());
             all.extend(listed);
         }

@@ -290,3 +290,29 @@ async fn conformance_suite_passes_for_service_tokens_against_the_mock() {
     assert!(mock.count(Method::POST, "/v1/service_token") >= 1);
     assert_eq!(mock.count(Method::POST, "/v1/api_key"), 0);
 }
+
+#[tokio::test]
+async fn a_credential_that_may_not_list_service_tokens_still_lists_api_keys() {
+    let mock = mock().await;
+    let key = mock.with(|b| {
+        b.add_token(ORG_ID, "t");
+        b.add_key(ORG_ID, "k")
+    });
+    let refused = || FaultKind::Respond {
+        status: 403,
+        body: r#"{"error": "Forbidden"}"#.into(),
+        content_type: "application/json",
+        retry_after: None,
+    };
+    let c = client(&mock);
+    mock.fault(Method::GET, "/v1/service_token", refused(), 1);
+    let listed = c.list_api_keys(ORG_ID).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, vec![key.as_str()]);
+    // API keys refused: an error, never an empty listing.
+    mock.fault(Method::GET, "/v1/api_key", refused(), 1);
+    assert!(matches!(
+        c.list_api_keys(ORG_ID).await,
+        Err(BackendError::PermissionDenied { status: 403, .. })
+    ));
+}
