@@ -231,6 +231,13 @@ pub trait Backend: Send + Sync + Debug + 'static {
         ))
     }
 
+    /// Tells the client that `id` is a Braintrust service token (its caller's records say so),
+    /// so that [`Backend::get_api_key`] and [`Backend::delete_api_key`] go to service tokens
+    /// first instead of trying it as an API key. Nothing elsewhere.
+    fn known_service_token(&self, id: &str) {
+        let _ = id;
+    }
+
     /// Deletes an API key; a key already gone is not an error.
     async fn delete_api_key(&self, org_id: &str, id: &str) -> Result<(), BackendError> {
         let _ = (org_id, id);

@@ -824,6 +824,7 @@ impl ApiKeyResource {
         let org = prior.attr("org_id").as_str().unwrap_or_default();
         let id = prior.attr("id").as_str().unwrap_or_default();
         tracing::debug!(backend = backend.kind().name(), id, "deleting API key");
+        braintrust_token::hint_kind(backend, prior);
         match backend.delete_api_key(org, id).await {
             Ok(()) => ApplyResponse::default(),
             Err(e) => ApplyResponse {
@@ -1141,6 +1142,7 @@ impl Resource for ApiKeyResource {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        braintrust_token::hint_kind(backend.as_ref(), &req.state);
         match backend.get_api_key(&org, &id).await {
             Ok(key) => {
                 let mut state = req.state;

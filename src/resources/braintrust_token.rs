@@ -5,7 +5,7 @@
 //! `service_account_id` is created as a service token, and an [`ApiKey`] that reports one is
 //! a service token.
 
-use crate::backend::{ApiKey, BackendError, BackendKind, NewApiKey};
+use crate::backend::{ApiKey, Backend, BackendError, BackendKind, NewApiKey};
 use crate::codec::{AttributePath, Value};
 use crate::framework::Diagnostics;
 
@@ -57,6 +57,18 @@ pub(super) fn merge_service_account(state: &mut Value, key: &ApiKey) {
     let held = state.attr("service_account_id").as_str();
     if !held.is_some_and(|h| h.eq_ignore_ascii_case(reported)) {
         state.set_attr("service_account_id", Value::from(reported.as_str()));
+    }
+}
+
+/// A key whose state has a service account is a service token: says so to the client, which
+/// then reads and deletes it without trying it as an API key first (one listing or request
+/// fewer in a new provider process).
+pub(super) fn hint_kind(backend: &dyn Backend, state: &Value) {
+    if let (Some(id), Some(_)) = (
+        state.attr("id").as_str(),
+        state.attr("service_account_id").as_str(),
+    ) {
+        backend.known_service_token(id);
     }
 }
 

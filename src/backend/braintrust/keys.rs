@@ -76,7 +76,7 @@ impl BraintrustClient {
     }
 
     /// Remembers which kind `id` is.
-    fn remember_kind(&self, kind: Kind, id: &str) {
+    pub(super) fn remember_kind(&self, kind: Kind, id: &str) {
         self.kinds
             .lock()
             .unwrap_or_else(|e| e.into_inner())

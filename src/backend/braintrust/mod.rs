@@ -34,7 +34,7 @@
 //! service tokens.
 //!
 //! An id does not say which kind it is, so the client remembers the kind of every id it has
-//! seen. [`Backend::get_api_key`] with an organization id serves from that organization's
+//! seen, or that its caller says is a service token ([`Backend::known_service_token`]). [`Backend::get_api_key`] with an organization id serves from that organization's
 //! listings (one per kind, each shared for [`ListCache::DEFAULT_TTL`]; the remembered kind's
 //! first, else API keys, then service tokens) and confirms an id absent from both with a real
 //! GET of each kind (it may be newer than the listings); without an organization id (an
@@ -261,6 +261,10 @@ impl Backend for BraintrustClient {
             check_segment(VENDOR, "org_id", org_id)?;
         }
         self.list_both(org_id).await
+    }
+
+    fn known_service_token(&self, id: &str) {
+        self.remember_kind(Kind::ServiceToken, id);
     }
 
     async fn delete_api_key(&self, org_id: &str, id: &str) -> Result<(), BackendError> {

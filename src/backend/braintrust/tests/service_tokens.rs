@@ -316,3 +316,27 @@ async fn a_credential_that_may_not_list_service_tokens_still_lists_api_keys() {
         Err(BackendError::PermissionDenied { status: 403, .. })
     ));
 }
+
+#[tokio::test]
+async fn a_token_the_caller_knows_is_read_and_deleted_as_one() {
+    let mock = mock().await;
+    let token = mock.with(|b| {
+        b.add_key(ORG_ID, "k");
+        b.add_token(ORG_ID, "t")
+    });
+    // A refresh in a new process: the service-token listing alone.
+    let c = owner_client(&mock);
+    c.known_service_token(&token);
+    let got = c.get_api_key(ORG_ID, &token).await.unwrap();
+    assert_eq!(got.service_account_id.as_deref(), Some(ACCOUNT));
+    assert_eq!(mock.count(Method::GET, "/v1/api_key"), 0);
+    assert_eq!(mock.count(Method::GET, "/v1/service_token"), 1);
+    // A destroy in a new process: one DELETE.
+    let fresh = owner_client(&mock);
+    fresh.known_service_token(&token);
+    mock.reset_seen();
+    fresh.delete_api_key(ORG_ID, &token).await.unwrap();
+    assert_eq!(mock.seen().len(), 1, "{:?}", mock.seen());
+    assert!(mock.with(|b| b.tokens.is_empty()));
+    assert_eq!(mock.with(|b| b.keys.len()), 1);
+}
