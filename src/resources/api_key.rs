@@ -53,6 +53,7 @@ fn schema() -> Schema {
         .join(", ");
     let block = Block::new(
         "An API key on the configured backend (Atlas, Braintrust or env0). The key's one-time secret is stored in Terraform state as the sensitive `secret` attribute: protect your state. Set `rotate_after` (with `create_before_destroy`) to rotate the key on a schedule.\n\n\
+         On Braintrust, set `service_account_id`: the key is then a **service token** of that service account, the machine credential Braintrust lets you create through its API (with a provider credential that is a service token with organization-owner permissions). Without it the key is a user API key, created with `POST /v1/api_key`, which Braintrust removed from its published API in May 2026.\n\n\
          Traceloop issues API keys per environment when an organization is created: use `keysmith_org.environment_keys` there.",
     )
     // Computed identifier
