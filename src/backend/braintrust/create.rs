@@ -159,7 +159,8 @@ impl Create for TokenCreate<'_> {
             .json(&self.body)?
             .route_may_be_gone();
         let mut created = post(self.client, Kind::ServiceToken, req).await?;
-        // The answer documents `service_account_id` as nullable: it is the one asked for.
+        // GUESS: the answer documents `service_account_id` as nullable; when it leaves it out,
+        // the token belongs to the service account asked for.
         created
             .key
             .service_account_id
