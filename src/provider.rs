@@ -54,7 +54,7 @@ const BACKEND_BLOCKS: &[BackendBlock] = &[
         description: "Braintrust.",
         settings: &[
             Setting { name: "base_url", env: "BRAINTRUST_API_URL", sensitive: false, description: "Base URL of the Braintrust API. Default `https://api.braintrust.dev`; env `BRAINTRUST_API_URL`." },
-            Setting { name: "api_key", env: "BRAINTRUST_API_KEY", sensitive: true, description: "Braintrust API key; env `BRAINTRUST_API_KEY`." },
+            Setting { name: "api_key", env: "BRAINTRUST_API_KEY", sensitive: true, description: "Braintrust credential, sent as a bearer token: a user API key or a service token. Creating service tokens (`keysmith_api_key` with `service_account_id`) needs a service token with organization-owner permissions. Env `BRAINTRUST_API_KEY`." },
             Setting { name: "org_name", env: "BRAINTRUST_ORG_NAME", sensitive: false, description: "Organization sent on create when a resource sets no `org_name`; env `BRAINTRUST_ORG_NAME`." },
         ],
     },

@@ -196,6 +196,11 @@ const LIST_RESOURCE: Kind = Kind {
     example: "list-resource.tfquery.hcl",
 };
 
+/// Further examples a page shows after its main one, where its examples directory has them:
+/// file name → heading.
+const MORE_EXAMPLES: &[(&str, &str)] =
+    &[("braintrust-service-token.tf", "Braintrust: a service token")];
+
 fn render_page(kind: &Kind, type_name: &str, block: &Block) -> String {
     let dir = root().join("examples").join(kind.dir).join(type_name);
     let title = kind.title;
@@ -206,6 +211,11 @@ fn render_page(kind: &Kind, type_name: &str, block: &Block) -> String {
     let _ = write!(out, "\n# {type_name} ({title})\n\n{}\n", block.description);
     if let Some(ex) = example(&dir.join(kind.example), "terraform") {
         let _ = write!(out, "\n## Example Usage\n\n{ex}");
+    }
+    for (file, heading) in MORE_EXAMPLES {
+        if let Some(ex) = example(&dir.join(file), "terraform") {
+            let _ = write!(out, "\n### {heading}\n\n{ex}");
+        }
     }
     out.push_str(
         "\n<!-- schema generated from the provider's own schema descriptions -->\n## Schema\n",

@@ -21,7 +21,9 @@ provider "keysmith" {
 # provider "keysmith" {
 #   alias = "braintrust"
 #   braintrust {
-#     api_key  = var.braintrust_api_key # or BRAINTRUST_API_KEY
-#     org_name = "my-org"               # or BRAINTRUST_ORG_NAME
+#     # or BRAINTRUST_API_KEY: a service token with organization-owner permissions (the only
+#     # credential that may create service tokens), or a user API key
+#     api_key  = var.braintrust_service_token
+#     org_name = "my-org" # or BRAINTRUST_ORG_NAME
 #   }
 # }

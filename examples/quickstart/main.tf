@@ -2,7 +2,7 @@
 #
 #   MongoDB Atlas  two organization API keys, one rotated every 30 days
 #   env0           a new organization, and an API key in it
-#   Braintrust     an API key
+#   Braintrust     a service token of a service account
 #   Traceloop      a new organization, with one API key per environment
 #
 # `make demo` runs this against keysmith-sandbox. Against the real services, set the variables
@@ -94,11 +94,14 @@ resource "keysmith_api_key" "env0_deployer" {
   roles    = ["Admin"]
 }
 
-# ---- Braintrust: an API key (in the provider's org_name) ----------------------------------------
+# ---- Braintrust: a service token (in the provider's org_name) -----------------------------------
 
+# The machine credential Braintrust lets you create through its API; the provider's api_key must
+# be a service token with organization-owner permissions.
 resource "keysmith_api_key" "braintrust_evals" {
-  provider = keysmith.braintrust
-  name     = "quickstart-evals"
+  provider           = keysmith.braintrust
+  name               = "quickstart-evals"
+  service_account_id = var.braintrust_service_account_id
 }
 
 # ---- Traceloop: an organization; its environment keys come with it ------------------------------

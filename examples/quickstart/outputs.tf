@@ -2,10 +2,10 @@ output "atlas_keys" {
   description = "The Atlas keys: id, public key (the Digest user name), roles and expiry."
   value = {
     for name, key in { ci = keysmith_api_key.atlas_ci, reader = keysmith_api_key.atlas_reader } : name => {
-      id         = key.id
-      public_key = key.public_key
-      roles      = sort(tolist(key.roles))
-      expires_at = key.expires_at
+      id                  = key.id
+      public_key          = key.public_key
+      roles               = sort(tolist(key.roles))
+      expires_at          = key.expires_at
     }
   }
 }
@@ -21,11 +21,12 @@ output "env0" {
 }
 
 output "braintrust_key" {
-  description = "The Braintrust key: id, organization and the redacted preview Braintrust shows."
+  description = "The Braintrust service token: id, organization, service account and the redacted preview Braintrust shows."
   value = {
-    id      = keysmith_api_key.braintrust_evals.id
-    org_id  = keysmith_api_key.braintrust_evals.org_id
-    preview = keysmith_api_key.braintrust_evals.preview
+    id                 = keysmith_api_key.braintrust_evals.id
+    org_id             = keysmith_api_key.braintrust_evals.org_id
+    service_account_id = keysmith_api_key.braintrust_evals.service_account_id
+    preview            = keysmith_api_key.braintrust_evals.preview
   }
 }
 

@@ -1,5 +1,5 @@
-# Every variable but atlas_org_id may stay null: the provider then reads the backend's
-# environment variables (named in each description).
+# Every variable but atlas_org_id and braintrust_service_account_id may stay null: the provider
+# then reads the backend's environment variables (named in each description).
 
 variable "atlas_org_id" {
   description = "The Atlas organization (24 hexadecimal digits) the Atlas keys are created in."
@@ -51,16 +51,21 @@ variable "braintrust_base_url" {
 }
 
 variable "braintrust_api_key" {
-  description = "Braintrust API key; null: BRAINTRUST_API_KEY."
+  description = "Braintrust service token with organization-owner permissions (it creates the service token); null: BRAINTRUST_API_KEY."
   type        = string
   default     = null
   sensitive   = true
 }
 
 variable "braintrust_org_name" {
-  description = "Braintrust organization the key is created in; null: BRAINTRUST_ORG_NAME or the API key's own."
+  description = "Braintrust organization the service token is created in; null: BRAINTRUST_ORG_NAME or the credential's own."
   type        = string
   default     = null
+}
+
+variable "braintrust_service_account_id" {
+  description = "The Braintrust service account (a UUID) the service token belongs to."
+  type        = string
 }
 
 variable "traceloop_base_url" {

@@ -7,7 +7,9 @@
 //!
 //! - [`api_key_lifecycle`]: create (the secret comes only with the create answer) → get →
 //!   the listing contains it → update where supported, else `NotSupported` → delete → get is
-//!   `NotFound` → the listing lacks it → delete again is `Ok`.
+//!   `NotFound` → the listing lacks it → delete again is `Ok`. With
+//!   [`Target::service_account_id`] (Braintrust) the key is a service token, and every step
+//!   checks that it reports that service account.
 //! - [`org_lifecycle`]: create → get → find by name (and a name that does not exist is
 //!   `NotFound`) → rename → delete → get is `NotFound` → delete again is `Ok`, each step
 //!   where supported, else `NotSupported`; where orgs cannot be created, the existing
@@ -151,6 +153,9 @@ pub struct Target {
     pub org_owner_id: Option<String>,
     /// Traceloop: the environments of a new organization.
     pub environments: Option<Vec<String>>,
+    /// Braintrust: keys are service tokens of this service account (the client's credential
+    /// must then be an organization-owner service token).
+    pub service_account_id: Option<String>,
     /// A prefix that makes every created name unique to this run (letters, digits, `-`).
     pub prefix: String,
 }
@@ -178,6 +183,7 @@ impl Target {
             project_id: None,
             org_owner_id: None,
             environments,
+            service_account_id: None,
             prefix: prefix.to_string(),
         }
     }
@@ -309,6 +315,7 @@ pub async fn api_key_lifecycle(backend: &dyn Backend, target: &Target) -> Result
         org_name: target.org_name.clone(),
         name: name.clone(),
         roles: target.roles.clone(),
+        service_account_id: target.service_account_id.clone(),
         ..NewApiKey::default()
     };
 
@@ -587,6 +594,16 @@ fn check_key_shape(
             format!("unexpected roles {:?}", key.roles)
         })?;
     }
+    let same_account = match (&key.service_account_id, &target.service_account_id) {
+        (Some(got), Some(wanted)) => got.eq_ignore_ascii_case(wanted),
+        (got, wanted) => got.is_none() && wanted.is_none(),
+    };
+    c.ensure(same_account, step, || {
+        format!(
+            "service_account_id {:?}, expected {:?}",
+            key.service_account_id, target.service_account_id
+        )
+    })?;
     if let Some(created) = key.created_at.as_deref() {
         c.ensure(
             time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339)

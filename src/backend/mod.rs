@@ -64,6 +64,9 @@ pub struct NewApiKey {
     /// Project id → roles in that project (env0: exactly one; Atlas: assigned after the key
     /// is created, see [`Backend::assign_project_roles`]).
     pub project_roles: BTreeMap<String, BTreeSet<String>>,
+    /// Braintrust: the service account whose **service token** this is
+    /// (`POST /v1/service_token`); `None` for an API key.
+    pub service_account_id: Option<String>,
 }
 
 /// An API key as the backend reports it (never with its secret).
@@ -86,6 +89,9 @@ pub struct ApiKey {
     /// Project id → the key's roles there, where the backend reports them (Atlas: the key's
     /// roles that carry a `groupId`); empty elsewhere.
     pub project_roles: BTreeMap<String, BTreeSet<String>>,
+    /// Braintrust: the service account of a service token; `None` for an API key (and on
+    /// every other backend).
+    pub service_account_id: Option<String>,
 }
 
 /// A key just created, with the secret the backend shows only once.
@@ -232,6 +238,13 @@ pub trait Backend: Send + Sync + Debug + 'static {
             self.kind(),
             "updating API keys",
         ))
+    }
+
+    /// Tells the client that `id` is a Braintrust service token (its caller's records say so),
+    /// so that [`Backend::get_api_key`] and [`Backend::delete_api_key`] go to service tokens
+    /// first instead of trying it as an API key. Nothing elsewhere.
+    fn known_service_token(&self, id: &str) {
+        let _ = id;
     }
 
     /// Deletes an API key; a key already gone is not an error.

@@ -21,6 +21,7 @@ use crate::framework::{
 };
 
 use super::access_list::{entries, same, Entry};
+use super::braintrust_token;
 use super::{backend_diagnostic, null_object, unknowns_to_null};
 
 /// The Atlas organization roles an API key may hold.
@@ -55,6 +56,7 @@ fn schema() -> Schema {
         .join(", ");
     let block = Block::new(
         "An API key on the configured backend (Atlas, Braintrust or env0). The key's one-time secret is stored in Terraform state as the sensitive `secret` attribute: protect your state. Set `rotate_after` (with `create_before_destroy`) to rotate the key on a schedule.\n\n\
+         On Braintrust, set `service_account_id`: the key is then a **service token** of that service account, the machine credential Braintrust lets you create through its API (with a provider credential that is a service token with organization-owner permissions). Without it the key is a user API key, created with `POST /v1/api_key`, which Braintrust removed from its published API in May 2026.\n\n\
          Traceloop issues API keys per environment when an organization is created: use `keysmith_org.environment_keys` there.",
     )
     // Computed identifier
@@ -81,6 +83,11 @@ fn schema() -> Schema {
             .optional()
             .computed()
             .description("Braintrust only: the organization, by name, the key is created in (defaults to the provider's `org_name`); read back from the key's organization, so an imported key gets it too. A change replaces the key."),
+    )
+    .attribute(
+        Attribute::new("service_account_id", Type::String)
+            .optional()
+            .description("Braintrust only: the id (a UUID) of a service account; the key is then a **service token** of that account (`POST /v1/service_token`), the machine credential Braintrust lets you create through its API. Only an organization-owner service token may create one: configure the provider's `api_key` with such a token. Without it the key is a user API key (`POST /v1/api_key`, which Braintrust removed from its published API in May 2026). Read back on refresh and import. A change replaces the key."),
     )
     .attribute(
         Attribute::new("roles", Type::set(Type::String))
@@ -177,7 +184,7 @@ fn rules(kind: BackendKind) -> Option<Rules> {
         BackendKind::Atlas => Some(Rules {
             in_place: &["name", "roles", "project_roles", "access_list"],
             required: &["org_id", "roles"],
-            forbidden: &["org_name"],
+            forbidden: &["org_name", "service_account_id"],
         }),
         BackendKind::Braintrust => Some(Rules {
             in_place: &[],
@@ -187,7 +194,7 @@ fn rules(kind: BackendKind) -> Option<Rules> {
         BackendKind::Env0 => Some(Rules {
             in_place: &[],
             required: &["roles"],
-            forbidden: &["org_name", "access_list"],
+            forbidden: &["org_name", "access_list", "service_account_id"],
         }),
         BackendKind::Traceloop => None,
     }
@@ -200,6 +207,7 @@ const INPUTS: &[&str] = &[
     "org_name",
     "roles",
     "project_roles",
+    "service_account_id",
     "access_list",
     "rotation_triggers",
 ];
@@ -211,6 +219,7 @@ pub(crate) fn attribute_of_field(field: &str) -> Option<&'static str> {
         "roles" | "role" | "organizationRole" => Some("roles"),
         "orgId" | "organizationId" | "org_id" => Some("org_id"),
         "org_name" => Some("org_name"),
+        "service_account_id" => Some("service_account_id"),
         "projectsPermissions" | "project_roles" | "groupId" => Some("project_roles"),
         "ipAddress" | "cidrBlock" => Some("access_list"),
         "apiUserId" => Some("id"),
@@ -249,6 +258,7 @@ pub(crate) fn validate_config(config: &Value) -> Diagnostics {
             diags.push_attribute_error(AttributePath::attr("rotate_after"), "Invalid duration", e);
         }
     }
+    braintrust_token::validate_config(config, &mut diags);
     if let Some(roles) = config.attr("roles").strings() {
         if roles.iter().any(|r| r.trim().is_empty()) {
             diags.push_attribute_error(
@@ -350,6 +360,9 @@ pub(crate) fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnos
                 }
             }
         }
+    }
+    if kind == BackendKind::Braintrust {
+        braintrust_token::validate_for_braintrust(config, &mut diags);
     }
     if kind == BackendKind::Atlas {
         if let Some(name) = config.attr("name").as_str() {
@@ -539,6 +552,9 @@ fn merge_backend_view(state: &mut Value, key: &ApiKey, kind: BackendKind) {
     if let Some(created) = &key.created_at {
         state.set_attr("created_at", Value::from(created.as_str()));
     }
+    if kind == BackendKind::Braintrust {
+        braintrust_token::merge_service_account(state, key);
+    }
     // Atlas reports a key's project roles in every listing. env0's listing does not report
     // them, so they stay as configured.
     if kind == BackendKind::Atlas {
@@ -641,19 +657,26 @@ impl ApiKeyResource {
                 BackendKind::Env0 => project_roles_of(planned.attr("project_roles")),
                 _ => BTreeMap::new(),
             },
+            service_account_id: planned
+                .attr("service_account_id")
+                .as_str()
+                .map(str::to_string),
         };
         tracing::debug!(backend = backend.kind().name(), "creating API key");
         let created = match backend.create_api_key(&new).await {
             Ok(c) => c,
             Err(e) => {
-                return ApplyResponse {
-                    diagnostics: backend_diagnostic(
-                        "Unable to create API key",
-                        &e,
-                        attribute_of_field,
-                    ),
-                    ..Default::default()
+                let mut diagnostics =
+                    backend_diagnostic("Unable to create API key", &e, attribute_of_field);
+                if let Some(hint) = braintrust_token::refusal_hint(backend.kind(), &new, &e) {
+                    for d in &mut diagnostics.0 {
+                        d.detail.push_str(hint);
+                    }
                 }
+                return ApplyResponse {
+                    diagnostics,
+                    ..Default::default()
+                };
             }
         };
         let mut state = planned.clone();
@@ -805,6 +828,7 @@ impl ApiKeyResource {
         let org = prior.attr("org_id").as_str().unwrap_or_default();
         let id = prior.attr("id").as_str().unwrap_or_default();
         tracing::debug!(backend = backend.kind().name(), id, "deleting API key");
+        braintrust_token::hint_kind(backend, prior);
         match backend.delete_api_key(org, id).await {
             Ok(()) => ApplyResponse::default(),
             Err(e) => ApplyResponse {
@@ -1122,6 +1146,7 @@ impl Resource for ApiKeyResource {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        braintrust_token::hint_kind(backend.as_ref(), &req.state);
         match backend.get_api_key(&org, &id).await {
             Ok(key) => {
                 let mut state = req.state;

@@ -219,6 +219,8 @@ impl ApiKeyEphemeral {
                 BackendKind::Atlas => BTreeMap::new(),
                 _ => project_roles_of(config.attr("project_roles")),
             },
+            // SPEC §4a: ephemeral keys are never service tokens (for now).
+            service_account_id: None,
         };
         tracing::debug!(backend = kind.name(), expires = %stamp, "creating ephemeral API key");
         let created = backend.create_api_key(&new).await.map_err(|e| {

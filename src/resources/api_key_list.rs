@@ -15,7 +15,7 @@ use super::backend_diagnostic;
 fn schema() -> Schema {
     let block = selector_attributes().into_iter().fold(
         Block::new(
-            "Finds the API keys of an organization (Atlas, Braintrust or env0), to import them with `terraform query -generate-config-out`. Secrets are never listed.",
+            "Finds the API keys of an organization (Atlas, Braintrust or env0; on Braintrust its service tokens too, with their `service_account_id`), to import them with `terraform query -generate-config-out`. Secrets are never listed.",
         ),
         Block::attribute,
     );

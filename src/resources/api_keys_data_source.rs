@@ -19,6 +19,7 @@ fn key_type() -> Type {
         ("roles", Type::set(Type::String)),
         ("project_roles", Type::map(Type::set(Type::String))),
         ("access_list", Type::set(Type::String)),
+        ("service_account_id", Type::String),
     ])
 }
 
@@ -42,7 +43,7 @@ fn schema() -> Schema {
     // The data source reports the organization it resolved.
     let org_id = org_id.computed();
     let block = Block::new(
-        "Lists the API keys of an organization on the configured backend (Atlas, Braintrust or env0). Secrets are never listed: backends show them only once, at create.",
+        "Lists the API keys of an organization on the configured backend (Atlas, Braintrust or env0), and on Braintrust its service tokens too. Secrets are never listed: backends show them only once, at create.",
     )
     .attribute(org_id)
     .attribute(org_name)
@@ -50,7 +51,7 @@ fn schema() -> Schema {
     .attribute(
         Attribute::new("keys", Type::list(key_type()))
             .computed()
-            .description("The keys: `id`, `name`, `public_key` (Atlas, env0), `preview` (Braintrust), `created_at`, `roles`, and on Atlas `project_roles` (project id → roles) and `access_list` (one request per key); those two are null where the backend does not report them."),
+            .description("The keys: `id`, `name`, `public_key` (Atlas, env0), `preview` (Braintrust), `created_at`, `roles`, on Atlas `project_roles` (project id → roles) and `access_list` (one request per key), and on Braintrust `service_account_id` (the service account of a service token; null for an API key); each is null where the backend does not report it. On Braintrust both API keys and service tokens are listed."),
     );
     Schema::new(0, block)
 }
@@ -76,6 +77,10 @@ fn key_value(k: &ApiKey, kind: BackendKind, access_list: Option<Vec<String>>) ->
         (
             "access_list",
             access_list.map_or(Value::Null, Value::string_set),
+        ),
+        (
+            "service_account_id",
+            Value::opt_string(k.service_account_id.clone()),
         ),
     ])
 }

@@ -9,6 +9,7 @@ pub mod api_key;
 pub mod api_key_ephemeral;
 pub mod api_key_list;
 pub mod api_keys_data_source;
+mod braintrust_token;
 mod ephemeral_marker;
 pub mod org;
 pub mod org_data_source;

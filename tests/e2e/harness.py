@@ -581,14 +581,22 @@ provider "keysmith" {{
         return [k for k in sandbox_braintrust_keys(self.state())
                 if not k["seeded"] and k["name"].startswith(prefix)]
 
+    def braintrust_tokens(self, *, prefix: str = "") -> list[dict]:
+        """Braintrust service tokens (every org) whose name starts with `prefix`, without the
+        seeded organization-owner token."""
+        return [t for t in sandbox_braintrust_tokens(self.state())
+                if not t["seeded"] and t["name"].startswith(prefix)]
+
     def braintrust_add_org(self, name: str) -> dict:
         """Another Braintrust organization the sandbox user belongs to (sandbox helper)."""
         r = _http().post(f"{self.url}/_sandbox/braintrust/organizations", json={"name": name}, timeout=10)
         assert r.status_code < 300, f"add organization -> {r.status_code}: {r.text}"
         return r.json()
 
-    def braintrust_api(self) -> "BraintrustAPI":
-        return BraintrustAPI(self.url, self.braintrust_creds["api_key"])
+    def braintrust_api(self, credential: str = "api_key") -> "BraintrustAPI":
+        """Braintrust's API as the sandbox user (`api_key`) or its organization-owner service
+        token (`service_token`)."""
+        return BraintrustAPI(self.url, self.braintrust_creds[credential])
 
     # -- Traceloop
 
@@ -615,6 +623,12 @@ def sandbox_braintrust_keys(state: dict) -> list[dict]:
     """{"braintrust": {"api_keys": [{"id", "name", "preview_name", "org_id", "user_id", "created",
     "seeded"}]}}."""
     return state["braintrust"]["api_keys"]
+
+
+def sandbox_braintrust_tokens(state: dict) -> list[dict]:
+    """{"braintrust": {"service_tokens": [{"id", "name", "preview_name", "service_account_id",
+    "org_id", "created", "seeded"}]}}."""
+    return state["braintrust"]["service_tokens"]
 
 
 def sandbox_traceloop_orgs(state: dict) -> list[dict]:
@@ -745,6 +759,15 @@ class BraintrustAPI:
 
     def delete_key(self, key_id: str) -> None:
         self._call("DELETE", f"/api_key/{key_id}")
+
+    def create_token(self, name: str, service_account_id: str) -> dict:
+        return self._call("POST", "/service_token", json={"name": name, "service_account_id": service_account_id})
+
+    def get_token(self, token_id: str) -> dict:
+        return self._call("GET", f"/service_token/{token_id}")
+
+    def delete_token(self, token_id: str) -> None:
+        self._call("DELETE", f"/service_token/{token_id}")
 
 
 @dataclass

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from harness import REPO, Sandbox, assert_no_secrets, planned_actions, planned_imports, strip_ansi
+from harness import REPO, BraintrustAPI, Sandbox, assert_no_secrets, planned_actions, planned_imports, strip_ansi
 
 EXAMPLES = REPO / "examples"
 RESOURCE_DIR = EXAMPLES / "resources" / "keysmith_api_key"
@@ -23,6 +23,7 @@ EXERCISED = {
     "quickstart/main.tf", "quickstart/variables.tf", "quickstart/outputs.tf",
     "provider/provider.tf",
     "resources/keysmith_api_key/resource.tf",
+    "resources/keysmith_api_key/braintrust-service-token.tf",
     "resources/keysmith_api_key/import.sh",
     "resources/keysmith_api_key/import-by-string-id.tf",
     "resources/keysmith_api_key/import-by-identity.tf",
@@ -70,7 +71,8 @@ def quickstart_env(sb: Sandbox) -> dict[str, str]:
         "TF_VAR_atlas_private_key": c["atlas"]["private_key"], "TF_VAR_atlas_org_id": sb.atlas_org_id,
         "TF_VAR_env0_base_url": sb.url, "TF_VAR_env0_api_key_id": c["env0"]["api_key_id"],
         "TF_VAR_env0_api_key_secret": c["env0"]["api_key_secret"],
-        "TF_VAR_braintrust_base_url": sb.url, "TF_VAR_braintrust_api_key": c["braintrust"]["api_key"],
+        "TF_VAR_braintrust_base_url": sb.url, "TF_VAR_braintrust_api_key": c["braintrust"]["service_token"],
+        "TF_VAR_braintrust_service_account_id": c["braintrust"]["service_account_id"],
         "TF_VAR_braintrust_org_name": c["braintrust"]["org_name"],
         "TF_VAR_traceloop_base_url": sb.url, "TF_VAR_traceloop_api_key": c["traceloop"]["api_key"],
     }
@@ -89,7 +91,7 @@ def test_quickstart(own_sandbox, workspace):
     env0_org = [o for o in sb.env0_orgs().values() if o["name"] == "quickstart"]
     assert len(env0_org) == 1
     assert [k["name"] for k in sb.env0_keys(env0_org[0]["id"])] == ["quickstart-deployer"]
-    assert [k["name"] for k in sb.braintrust_keys()] == ["quickstart-evals"]
+    assert [t["name"] for t in sb.braintrust_tokens()] == ["quickstart-evals"] and sb.braintrust_keys() == []
     traceloop = sb.traceloop_orgs(prefix="quickstart")
     assert len(traceloop) == 1 and traceloop[0]["envs"] == ["dev", "prd"]
 
@@ -105,7 +107,8 @@ def test_quickstart(own_sandbox, workspace):
     assert outputs["env0"]["org_id"] == env0_org[0]["id"] and outputs["env0"]["mode"] == "trial"
     assert outputs["env0"]["public_key"] == sb.env0_keys(env0_org[0]["id"])[0]["api_key_id"]
     assert outputs["braintrust_key"]["org_id"] == sb.braintrust_creds["org_id"]
-    assert outputs["braintrust_key"]["preview"] == sb.braintrust_keys()[0]["preview_name"]
+    assert outputs["braintrust_key"]["preview"] == sb.braintrust_tokens()[0]["preview_name"]
+    assert outputs["braintrust_key"]["service_account_id"] == sb.braintrust_creds["service_account_id"]
     assert outputs["traceloop_org_id"] == traceloop[0]["id"]
     assert ws.output_json()["secrets"]["sensitive"] is True
     secrets = outputs["secrets"]
@@ -120,7 +123,7 @@ def test_quickstart(own_sandbox, workspace):
     #    cannot delete them), with a warning each.
     destroyed = ws.destroy(env=env)
     assert destroyed.output.count("Warning: Organization removed from state only") == 2, destroyed.output
-    assert sb.atlas_keys() == [] and sb.env0_keys(env0_org[0]["id"]) == [] and sb.braintrust_keys() == []
+    assert sb.atlas_keys() == [] and sb.env0_keys(env0_org[0]["id"]) == [] and sb.braintrust_tokens() == []
     assert ws.resources() == {}
 
 
@@ -162,6 +165,35 @@ def test_provider_and_resource_examples(own_sandbox, workspace):
     # 4. destroy.
     ws.destroy(env=env)
     assert sb.atlas_keys() == []
+
+
+def test_braintrust_service_token_example(own_sandbox, workspace):
+    sb, ws = own_sandbox, workspace
+    c = sb.braintrust_creds
+    # The example's provider takes everything from the environment: the organization-owner
+    # service token as BRAINTRUST_API_KEY.
+    env = dict(atlas_env(sb), BRAINTRUST_API_URL=sb.url, BRAINTRUST_API_KEY=c["service_token"],
+               BRAINTRUST_ORG_NAME=c["org_name"], TF_VAR_braintrust_service_account_id=c["service_account_id"])
+
+    # 1. provider.tf + the Braintrust example: one service token, and no API key.
+    copy_example(ws, "provider/provider.tf", "resources/keysmith_api_key/braintrust-service-token.tf")
+    ws.init(env=env)
+    applied = ws.apply(env=env)
+    made = ws.resources()["keysmith_api_key.evals_ci"]
+    assert [(t["id"], t["name"], t["service_account_id"]) for t in sb.braintrust_tokens()] == [
+        (made["id"], "evals-ci", c["service_account_id"])]
+    assert sb.braintrust_keys() == []
+
+    # 2. The sensitive output is the token itself: it authenticates.
+    output = ws.output_json()["evals_ci_token"]
+    assert output["sensitive"] is True
+    assert BraintrustAPI(sb.url, output["value"]).get_token(made["id"])["name"] == "evals-ci"
+    assert_no_secrets([output["value"]], apply=applied.output)
+    ws.plan(rc=0, env=env)
+
+    # 3. destroy.
+    ws.destroy(env=env)
+    assert sb.braintrust_tokens() == []
 
 
 @pytest.mark.parametrize("example", ["import.sh", "import-by-string-id.tf", "import-by-identity.tf"])

@@ -164,6 +164,7 @@ impl KeyWire {
             roles,
             created_at: None,
             project_roles,
+            service_account_id: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use super::wire::KeyWire;
 use super::*;
 use crate::backend::conformance::{self, Target};
 use crate::backend::test_support::{
@@ -17,6 +18,9 @@ use crate::backend::test_support::{
 use crate::backend::{ApiKeyUpdate, NewOrg, OrgUpdate};
 
 const TOKEN: &str = "sk-caller-token-0123456789";
+/// An organization-owner service token: the only credential that may create service tokens.
+const SERVICE_TOKEN: &str = "bt-st-owner-token-0123456789";
+const ACCOUNT: &str = "5a5a5a5a-0000-4000-8000-00000000000a";
 const ORG_ID: &str = "14fc81f6-a0e8-4af8-aa6b-5eeaa4717cf0";
 const ORG_NAME: &str = "acme";
 const OTHER_ID: &str = "2a2a2a2a-0000-4000-8000-000000000002";
@@ -28,11 +32,14 @@ struct MockKey {
     name: String,
     org_id: String,
     created: String,
+    /// Service tokens only.
+    service_account_id: Option<String>,
 }
 
 #[derive(Default)]
 struct Braintrust {
     keys: Vec<MockKey>,
+    tokens: Vec<MockKey>,
     bodies: Vec<Value>,
     seq: u32,
     /// Ignore `starting_after` (a broken server).
@@ -57,63 +64,105 @@ fn org_json(id: &str) -> Option<Value> {
 
 impl Braintrust {
     fn key_json(k: &MockKey, raw: Option<&str>) -> Value {
+        let prefix = if k.service_account_id.is_some() {
+            "bt-st-"
+        } else {
+            "sk-"
+        };
         let mut v = json!({
             "id": k.id,
             "created": k.created,
             "name": k.name,
-            "preview_name": format!("sk-****{}", &k.id[k.id.len() - 4..]),
-            "user_id": "11111111-1111-4111-8111-111111111111",
-            "user_email": "owner@example.com",
-            "user_given_name": null,
-            "user_family_name": null,
+            "preview_name": format!("{prefix}****{}", &k.id[k.id.len() - 4..]),
             "org_id": k.org_id,
         });
+        match &k.service_account_id {
+            Some(account) => {
+                v["service_account_id"] = json!(account);
+                v["service_account_email"] = json!(format!("{account}@service.invalid"));
+                v["service_account_name"] = json!("ci");
+            }
+            None => {
+                v["user_id"] = json!("11111111-1111-4111-8111-111111111111");
+                v["user_email"] = json!("owner@example.com");
+                v["user_given_name"] = Value::Null;
+                v["user_family_name"] = Value::Null;
+            }
+        }
         if let Some(raw) = raw {
             v["key"] = json!(raw);
         }
         v
     }
 
-    fn add_key(&mut self, org_id: &str, name: &str) -> String {
+    fn add(&mut self, org_id: &str, name: &str, account: Option<&str>) -> String {
         self.seq += 1;
         let id = uuid(self.seq);
-        self.keys.push(MockKey {
+        let key = MockKey {
             id: id.clone(),
             name: name.into(),
             org_id: org_id.into(),
             created: now_rfc3339(),
-        });
+            service_account_id: account.map(str::to_string),
+        };
+        match account {
+            Some(_) => self.tokens.push(key),
+            None => self.keys.push(key),
+        }
         id
+    }
+
+    fn add_key(&mut self, org_id: &str, name: &str) -> String {
+        self.add(org_id, name, None)
+    }
+
+    fn add_token(&mut self, org_id: &str, name: &str) -> String {
+        self.add(org_id, name, Some(ACCOUNT))
     }
 
     fn named(&self, name: &str) -> Vec<String> {
         self.keys
             .iter()
+            .chain(&self.tokens)
             .filter(|k| k.name == name)
             .map(|k| k.id.clone())
             .collect()
     }
-}
 
-impl MockVendor for Braintrust {
-    fn handle(&mut self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
-        if headers.get("authorization").and_then(|v| v.to_str().ok())
-            != Some(&format!("Bearer {TOKEN}"))
-        {
-            return text_reply(401, "Invalid API key");
+    fn collection(&mut self, tokens: bool) -> &mut Vec<MockKey> {
+        if tokens {
+            &mut self.tokens
+        } else {
+            &mut self.keys
         }
-        let path = uri.path();
-        match (method.clone(), path) {
-            (Method::GET, "/v1/api_key") => {
+    }
+
+    /// `GET`, `POST` on a collection, `GET`/`DELETE` on one object of it.
+    fn objects(
+        &mut self,
+        tokens: bool,
+        caller_is_owner_token: bool,
+        method: &Method,
+        uri: &Uri,
+        rest: &str,
+        body: &[u8],
+    ) -> Response {
+        let name_param = if tokens {
+            "service_token_name"
+        } else {
+            "api_key_name"
+        };
+        match (method.clone(), rest) {
+            (Method::GET, "") => {
                 let org = query_value(uri, "org_name");
-                let name = query_value(uri, "api_key_name");
+                let name = query_value(uri, name_param);
                 let limit: usize = query_value(uri, "limit")
                     .and_then(|l| l.parse().ok())
                     .unwrap_or(100);
                 let after = query_value(uri, "starting_after").filter(|_| !self.ignore_cursor);
                 // Newest first.
                 let mut all: Vec<&MockKey> = self
-                    .keys
+                    .collection(tokens)
                     .iter()
                     .rev()
                     .filter(|k| {
@@ -135,11 +184,22 @@ impl MockVendor for Braintrust {
                     .collect();
                 reply(200, &json!({ "objects": objects }))
             }
-            (Method::POST, "/v1/api_key") => {
+            (Method::POST, "") => {
                 let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
                 self.bodies.push(v.clone());
+                if tokens && !caller_is_owner_token {
+                    return reply(
+                        403,
+                        &json!({"error": "User API keys cannot be used to create service tokens"}),
+                    );
+                }
                 let Some(name) = v["name"].as_str() else {
                     return text_reply(400, "name is required");
+                };
+                let account = match (tokens, v["service_account_id"].as_str()) {
+                    (false, _) => None,
+                    (true, Some(a)) => Some(a.to_string()),
+                    (true, None) => return text_reply(400, "service_account_id is required"),
                 };
                 let org_id = match v["org_name"].as_str() {
                     None => ORG_ID,
@@ -152,27 +212,51 @@ impl MockVendor for Braintrust {
                         )
                     }
                 };
-                let id = self.add_key(org_id, name);
-                let key = self.keys.last().unwrap().clone();
+                let id = self.add(org_id, name, account.as_deref());
+                let key = self.collection(tokens).last().cloned().unwrap();
+                let prefix = if tokens { "bt-st-raw" } else { "sk-raw" };
                 reply(
                     200,
-                    &Braintrust::key_json(&key, Some(&format!("sk-raw-secret-{id}"))),
+                    &Braintrust::key_json(&key, Some(&format!("{prefix}-secret-{id}"))),
                 )
             }
-            (m, p) if p.starts_with("/v1/api_key/") => {
-                let id = &p["/v1/api_key/".len()..];
-                let Some(pos) = self.keys.iter().position(|k| k.id == id) else {
+            (m, id) => {
+                let id = id.trim_start_matches('/');
+                let list = self.collection(tokens);
+                let Some(pos) = list.iter().position(|k| k.id == id) else {
                     return text_reply(404, "Object not found");
                 };
                 match m {
-                    Method::GET => reply(200, &Braintrust::key_json(&self.keys[pos], None)),
+                    Method::GET => reply(200, &Braintrust::key_json(&list[pos], None)),
                     Method::DELETE => {
-                        let k = self.keys.remove(pos);
+                        let k = list.remove(pos);
                         reply(200, &Braintrust::key_json(&k, None))
                     }
                     _ => text_reply(405, "Method not allowed"),
                 }
             }
+        }
+    }
+}
+
+impl MockVendor for Braintrust {
+    fn handle(&mut self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+        let owner_token = if auth == Some(&format!("Bearer {TOKEN}")) {
+            false
+        } else if auth == Some(&format!("Bearer {SERVICE_TOKEN}")) {
+            true
+        } else {
+            return text_reply(401, "Invalid API key");
+        };
+        let path = uri.path();
+        if let Some(rest) = path.strip_prefix("/v1/api_key") {
+            return self.objects(false, owner_token, method, uri, rest, body);
+        }
+        if let Some(rest) = path.strip_prefix("/v1/service_token") {
+            return self.objects(true, owner_token, method, uri, rest, body);
+        }
+        match (method.clone(), path) {
             (Method::GET, "/v1/organization") => {
                 let name = query_value(uri, "org_name");
                 let objects: Vec<Value> = [ORG_ID, OTHER_ID]
@@ -758,6 +842,8 @@ async fn two_runs_with_lost_creates_never_delete_each_others_keys() {
     assert_eq!(mock.count(Method::DELETE, "/v1/api_key/"), 0);
 }
 
+mod service_tokens;
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
 
@@ -765,6 +851,7 @@ proptest::proptest! {
     fn braintrust_answers_of_any_shape_never_panic(
         value in crate::backend::test_support::vendor_json(&[
             "objects", "id", "created", "name", "preview_name", "org_id", "key", "user_id",
+            "service_account_id",
             "message", "error", "details", "code",
         ]),
         bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
@@ -774,7 +861,7 @@ proptest::proptest! {
             crate::backend::test_support::decode_everything("braintrust", body, parse_braintrust_error, |resp| {
                 if let Ok(page) = resp.json::<ListWire<KeyWire>>() {
                     for key in page.objects {
-                        let _ = key.into_api_key();
+                        let _ = key.into_api_key(Kind::ServiceToken);
                     }
                 }
                 if let Ok(page) = resp.json::<ListWire<OrgWire>>() {
@@ -783,7 +870,7 @@ proptest::proptest! {
                     }
                 }
                 if let Ok(key) = resp.json::<KeyWire>() {
-                    let _ = key.into_api_key();
+                    let _ = key.into_api_key(Kind::ApiKey);
                 }
             });
         }

@@ -54,6 +54,7 @@ impl Backend for Fake {
             roles: new.roles.clone(),
             created_at: None,
             project_roles: Default::default(),
+            service_account_id: None,
         };
         self.keys
             .lock()
@@ -339,10 +340,12 @@ impl Sandbox {
         .with_backoff(fast())
     }
 
-    fn braintrust(&self) -> BraintrustClient {
+    /// A Braintrust client authenticated with `credential` (`api_key`, or the
+    /// organization-owner `service_token`).
+    fn braintrust(&self, credential: &str) -> BraintrustClient {
         BraintrustClient::new(BraintrustConfig {
             base_url: self.url.clone(),
-            api_key: Secret::new(self.cred("braintrust", "api_key")),
+            api_key: Secret::new(self.cred("braintrust", credential)),
             http: self.http(),
         })
         .unwrap()
@@ -390,6 +393,10 @@ impl Sandbox {
             "conf-braintrust",
         );
         braintrust.org_name = Some(self.cred("braintrust", "org_name"));
+        // Service tokens of the seeded service account, created with its owner token.
+        let mut tokens = braintrust.clone();
+        tokens.prefix = "conf-braintrust-st".into();
+        tokens.service_account_id = Some(self.cred("braintrust", "service_account_id"));
         let env0 = Target::for_kind(
             BackendKind::Env0,
             Some(self.cred("env0", "organization_id")),
@@ -400,6 +407,7 @@ impl Sandbox {
             ("atlas-digest", digest),
             ("atlas-sa", oauth),
             ("braintrust", braintrust),
+            ("braintrust-st", tokens),
             ("env0", env0),
             ("traceloop", traceloop),
         ]
@@ -409,7 +417,8 @@ impl Sandbox {
         match which {
             "atlas-digest" => Box::new(self.atlas_digest()),
             "atlas-sa" => Box::new(self.atlas_oauth()),
-            "braintrust" => Box::new(self.braintrust()),
+            "braintrust" => Box::new(self.braintrust("api_key")),
+            "braintrust-st" => Box::new(self.braintrust("service_token")),
             "env0" => Box::new(self.env0()),
             _ => Box::new(self.traceloop()),
         }
@@ -495,6 +504,7 @@ async fn creates_under_sandbox_faults_leave_exactly_the_keys_returned() {
                 org_name: target.org_name.clone(),
                 name: name.clone(),
                 roles: target.roles.clone(),
+                service_account_id: target.service_account_id.clone(),
                 ..NewApiKey::default()
             };
             tasks.push(tokio::spawn(

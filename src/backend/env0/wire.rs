@@ -153,6 +153,7 @@ impl KeyWire {
             roles: role.into_iter().collect(),
             created_at: self.created_at,
             project_roles: Default::default(),
+            service_account_id: None,
         }
     }
 }

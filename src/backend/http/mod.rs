@@ -510,7 +510,7 @@ impl HttpClient {
                 self.pause(wait, &format!("retrying {endpoint}")).await?;
                 continue;
             }
-            let error = error_from_response(
+            let error = vendor_error::classify(
                 self.vendor,
                 status,
                 &headers,
@@ -521,6 +521,7 @@ impl HttpClient {
                     attempts: attempt,
                     redactor: &self.redactor,
                 },
+                !req.route_may_be_gone,
             );
             return Err(SendError {
                 error,

@@ -24,6 +24,7 @@ pub struct Request {
     pub(super) retry: RetryPolicy,
     pub(super) what: Option<String>,
     pub(super) sensitive_response: bool,
+    pub(super) route_may_be_gone: bool,
 }
 
 impl fmt::Debug for Request {
@@ -50,6 +51,7 @@ impl Request {
             body: None,
             what: None,
             sensitive_response: false,
+            route_may_be_gone: false,
         }
     }
 
@@ -127,6 +129,14 @@ impl Request {
     /// never quoted in an error, even when it cannot be decoded.
     pub fn sensitive_response(mut self) -> Self {
         self.sensitive_response = true;
+        self
+    }
+
+    /// Says that a 404 to this request means the route itself is missing (an endpoint the
+    /// vendor removed), not that an object is gone: it then becomes [`BackendError::Http`]
+    /// with the vendor's own message instead of [`BackendError::NotFound`].
+    pub fn route_may_be_gone(mut self) -> Self {
+        self.route_may_be_gone = true;
         self
     }
 

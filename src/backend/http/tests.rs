@@ -252,3 +252,36 @@ fn retry_decisions() {
     assert!(Create.ambiguous_transport(true) && !Create.ambiguous_transport(false));
     assert!(!Never.retries_status(429) && !Never.retries_transport(false));
 }
+
+#[tokio::test]
+async fn a_404_from_a_removed_route_keeps_the_vendor_message() {
+    let app = axum::Router::new().route(
+        "/v1/thing",
+        any(|| async {
+            AxumResponse::builder()
+                .status(404)
+                .header("content-type", "application/json")
+                .body(Body::from(
+                    r#"{"message": "this route was removed; use /v2/thing"}"#,
+                ))
+                .unwrap()
+        }),
+    );
+    let url = serve(app).await;
+    let c = client(&url, Interrupt::default());
+    let plain = c
+        .send(&Request::post("/v1/thing").describe("the thing"), &NoAuth)
+        .await
+        .unwrap_err();
+    assert!(plain.error.is_not_found(), "{:?}", plain.error);
+    let gone = c
+        .send(&Request::post("/v1/thing").route_may_be_gone(), &NoAuth)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&gone.error, BackendError::Http { status: 404, message, .. } if message == "this route was removed; use /v2/thing"),
+        "{:?}",
+        gone.error
+    );
+    assert!(!gone.ambiguous, "a refused create did not take effect");
+}

@@ -49,6 +49,20 @@ pub fn error_from_response(
     body: &[u8],
     ctx: &ErrorContext<'_>,
 ) -> BackendError {
+    classify(vendor, status, headers, body, ctx, true)
+}
+
+/// [`error_from_response`], where a 404 is [`BackendError::NotFound`] only when
+/// `not_found_means_object` (else the vendor removed the route: [`BackendError::Http`] with
+/// its message, see [`super::Request::route_may_be_gone`]).
+pub(super) fn classify(
+    vendor: &'static str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    ctx: &ErrorContext<'_>,
+    not_found_means_object: bool,
+) -> BackendError {
     let code = status.as_u16();
     let bad = |message: String| BackendError::BadResponse {
         vendor,
@@ -95,7 +109,7 @@ pub fn error_from_response(
     let vendor_code = parsed.code.as_deref().map(|c| clean(c, 100));
     let field = parsed.field.as_deref().map(|f| clean(f, 100));
     match code {
-        404 => BackendError::NotFound {
+        404 if not_found_means_object => BackendError::NotFound {
             what: ctx.what.to_string(),
         },
         401 => BackendError::Unauthenticated {
