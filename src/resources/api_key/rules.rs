@@ -1,0 +1,287 @@
+//! What `keysmith_api_key` accepts on each backend: the checks of ValidateResourceConfig
+//! (no backend needed) and those of plan time (the configured backend's rules).
+
+use std::time::Duration;
+
+use crate::backend::BackendKind;
+use crate::codec::{AttributePath, Value};
+use crate::framework::MAX_DURATION;
+use crate::framework::{parse_duration_within, Diagnostics};
+
+use crate::resources::access_list::Entry;
+use crate::resources::braintrust_token;
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------
+// Per-backend rules
+// ---------------------------------------------------------------------------------------
+
+/// What each backend allows for this resource.
+pub(super) struct Rules {
+    /// Attributes a change of which is applied in place.
+    pub(super) in_place: &'static [&'static str],
+    /// Attributes that must be set.
+    pub(super) required: &'static [&'static str],
+    /// Attributes that must not be set.
+    pub(super) forbidden: &'static [&'static str],
+}
+
+pub(super) fn rules(kind: BackendKind) -> Option<Rules> {
+    match kind {
+        BackendKind::Atlas => Some(Rules {
+            in_place: &["name", "roles", "project_roles", "access_list"],
+            required: &["org_id", "roles"],
+            forbidden: &["org_name", "service_account_id"],
+        }),
+        BackendKind::Braintrust => Some(Rules {
+            in_place: &[],
+            required: &[],
+            forbidden: &["org_id", "roles", "project_roles", "access_list"],
+        }),
+        BackendKind::Env0 => Some(Rules {
+            in_place: &[],
+            required: &["roles"],
+            forbidden: &["org_name", "access_list", "service_account_id"],
+        }),
+        BackendKind::Traceloop => None,
+    }
+}
+
+/// Inputs whose change replaces the key unless the backend updates them in place.
+pub(super) const INPUTS: &[&str] = &[
+    "name",
+    "org_id",
+    "org_name",
+    "roles",
+    "project_roles",
+    "service_account_id",
+    "access_list",
+    "rotation_triggers",
+];
+
+/// Maps a vendor's field name to our attribute.
+pub(crate) fn attribute_of_field(field: &str) -> Option<&'static str> {
+    match field {
+        "desc" | "name" => Some("name"),
+        "roles" | "role" | "organizationRole" => Some("roles"),
+        "orgId" | "organizationId" | "org_id" => Some("org_id"),
+        "org_name" => Some("org_name"),
+        "service_account_id" => Some("service_account_id"),
+        "projectsPermissions" | "project_roles" | "groupId" => Some("project_roles"),
+        "ipAddress" | "cidrBlock" => Some("access_list"),
+        "apiUserId" => Some("id"),
+        _ => None,
+    }
+}
+
+/// `GROUP_` and an upper-case name (Atlas judges which names exist).
+pub(super) fn is_group_role(role: &str) -> bool {
+    role.strip_prefix("GROUP_").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    })
+}
+
+pub(super) fn is_hex24(s: &str) -> bool {
+    s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Checks that need no backend: ValidateResourceConfig.
+pub(crate) fn validate_config(config: &Value) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    if let Some(name) = config.attr("name").as_str() {
+        if name.trim().is_empty() {
+            diags.push_attribute_error(
+                AttributePath::attr("name"),
+                "Invalid name",
+                "`name` must not be empty.",
+            );
+        }
+    }
+    if let Some(d) = config.attr("rotate_after").as_str() {
+        if let Err(e) = parse_duration_within(d, Duration::ZERO, MAX_DURATION) {
+            diags.push_attribute_error(AttributePath::attr("rotate_after"), "Invalid duration", e);
+        }
+    }
+    braintrust_token::validate_config(config, &mut diags);
+    if let Some(roles) = config.attr("roles").strings() {
+        if roles.iter().any(|r| r.trim().is_empty()) {
+            diags.push_attribute_error(
+                AttributePath::attr("roles"),
+                "Invalid roles",
+                "A role must not be empty.",
+            );
+        }
+    }
+    if let Some(entries) = config.attr("access_list").strings() {
+        for entry in entries {
+            if let Err(why) = Entry::parse(entry) {
+                diags.push_attribute_error(
+                    AttributePath::attr("access_list"),
+                    "Invalid access list entry",
+                    why,
+                );
+            }
+        }
+    }
+    diags
+}
+
+/// Checks of the configuration against the configured backend (at plan).
+pub(crate) fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let Some(rules) = rules(kind) else {
+        diags.push_error(
+            "keysmith_api_key is not supported on traceloop",
+            "traceloop issues API keys per environment when the organization is created; use keysmith_org.environment_keys",
+        );
+        return diags;
+    };
+    let backend = kind.name();
+    for name in rules.forbidden {
+        if !config.attr(name).is_null() {
+            diags.push_attribute_error(
+                AttributePath::attr(name),
+                "Attribute not supported by this backend",
+                format!("`{name}` does not apply to the {backend} backend; remove it."),
+            );
+        }
+    }
+    for name in rules.required {
+        if config.attr(name).is_null() {
+            diags.push_attribute_error(
+                AttributePath::attr(name),
+                "Missing required attribute",
+                format!("The {backend} backend needs `{name}`."),
+            );
+        }
+    }
+    if kind == BackendKind::Env0 {
+        let roles = config.attr("roles").strings();
+        if let Some(roles) = &roles {
+            if roles.len() != 1 {
+                diags.push_attribute_error(
+                    AttributePath::attr("roles"),
+                    "Invalid roles",
+                    format!(
+                        "An env0 API key has exactly one organization role (`Admin`, `User` or a custom role id); {} given.",
+                        roles.len()
+                    ),
+                );
+            }
+        }
+        if let Some(projects) = config.attr("project_roles").entries() {
+            if roles.as_deref() == Some(&["Admin"][..]) && !projects.is_empty() {
+                diags.push_attribute_error(
+                    AttributePath::attr("project_roles"),
+                    "Project roles with the Admin role",
+                    "An env0 `Admin` key already has every project permission: `project_roles` applies only with `User` or a custom role.",
+                );
+            }
+            for (project, roles) in projects {
+                let Some(roles) = roles.strings() else {
+                    continue;
+                };
+                let path = AttributePath::attr("project_roles").then_key(project);
+                match roles.as_slice() {
+                    [role] if ENV0_PROJECT_ROLES.contains(role) => {}
+                    [role] => diags.push_attribute_error(
+                        path,
+                        "Invalid project role",
+                        format!(
+                            "{role:?} is not an env0 project role; use one of {}.",
+                            ENV0_PROJECT_ROLES.join(", ")
+                        ),
+                    ),
+                    _ => diags.push_attribute_error(
+                        path,
+                        "Invalid project roles",
+                        format!(
+                            "An env0 API key has exactly one role in a project ({}); {} given.",
+                            ENV0_PROJECT_ROLES.join(", "),
+                            roles.len()
+                        ),
+                    ),
+                }
+            }
+        }
+    }
+    if kind == BackendKind::Braintrust {
+        braintrust_token::validate_for_braintrust(config, &mut diags);
+    }
+    if kind == BackendKind::Atlas {
+        if let Some(name) = config.attr("name").as_str() {
+            let len = name.chars().count();
+            if !(1..=250).contains(&len) {
+                diags.push_attribute_error(
+                    AttributePath::attr("name"),
+                    "Invalid name",
+                    format!(
+                        "Atlas key descriptions are 1 to 250 characters long; this one has {len}."
+                    ),
+                );
+            }
+        }
+        if let Some(projects) = config.attr("project_roles").entries() {
+            for (project, roles) in projects {
+                let path = AttributePath::attr("project_roles").then_key(project);
+                if !is_hex24(project) {
+                    diags.push_attribute_error(
+                        path.clone(),
+                        "Invalid project id",
+                        format!("{project:?} is not an Atlas project id (24 hexadecimal digits)."),
+                    );
+                }
+                let Some(roles) = roles.strings() else {
+                    continue;
+                };
+                if roles.is_empty() {
+                    diags.push_attribute_error(
+                        path.clone(),
+                        "Missing project roles",
+                        "Give the key at least one role in the project, or leave the project out to remove the key from it.",
+                    );
+                }
+                for role in roles.iter().filter(|r| !is_group_role(r)) {
+                    diags.push_attribute_error(
+                        path.clone(),
+                        "Invalid project role",
+                        format!("{role:?} is not an Atlas project role: project roles are `GROUP_` and an upper-case name, like `GROUP_READ_ONLY`."),
+                    );
+                }
+            }
+        }
+        if let Some(org) = config.attr("org_id").as_str() {
+            if !is_hex24(org) {
+                diags.push_attribute_error(
+                    AttributePath::attr("org_id"),
+                    "Invalid organization id",
+                    format!("{org:?} is not an Atlas organization id (24 hexadecimal digits)."),
+                );
+            }
+        }
+        if let Some(roles) = config.attr("roles").strings() {
+            if roles.is_empty() {
+                diags.push_attribute_error(
+                    AttributePath::attr("roles"),
+                    "Missing roles",
+                    "An Atlas API key needs at least one role.",
+                );
+            }
+            for role in roles.iter().filter(|r| !ATLAS_ROLES.contains(r)) {
+                diags.push_attribute_error(
+                    AttributePath::attr("roles"),
+                    "Invalid role",
+                    format!(
+                        "{role:?} is not an Atlas organization role; use one of {}.",
+                        ATLAS_ROLES.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    diags
+}
