@@ -29,109 +29,11 @@
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 
+pub use super::Capabilities;
 use super::{
     ApiKey, ApiKeyUpdate, Backend, BackendError, BackendKind, CreatedApiKey, NewApiKey, NewOrg,
     Org, OrgUpdate, RoleChange,
 };
-
-/// What a vendor can do, per SPEC §1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capabilities {
-    /// `create_api_key`.
-    pub key_create: bool,
-    /// `get_api_key`.
-    pub key_read: bool,
-    /// `list_api_keys`.
-    pub key_list: bool,
-    /// `update_api_key`.
-    pub key_update: bool,
-    /// `delete_api_key`.
-    pub key_delete: bool,
-    /// Keys carry a `public_key` (Atlas `publicKey`, env0 `apiKeyId`).
-    pub key_public_key: bool,
-    /// Keys carry a `preview` (Braintrust `preview_name`).
-    pub key_preview: bool,
-    /// `get_access_list`, `add_access_list`, `remove_access_list_entry`.
-    pub key_access_list: bool,
-    /// `set_project_roles`, `unassign_project`: a key's project
-    /// roles changed in place, and read back in its `project_roles`.
-    pub key_project_roles_in_place: bool,
-    /// `create_org`.
-    pub org_create: bool,
-    /// `get_org`.
-    pub org_read: bool,
-    /// `find_org_by_name`.
-    pub org_find: bool,
-    /// `update_org`.
-    pub org_update: bool,
-    /// `delete_org`.
-    pub org_delete: bool,
-}
-
-impl Capabilities {
-    /// SPEC §1 for `kind`.
-    pub fn of(kind: BackendKind) -> Self {
-        let none = Capabilities {
-            key_create: false,
-            key_read: false,
-            key_list: false,
-            key_update: false,
-            key_delete: false,
-            key_public_key: false,
-            key_preview: false,
-            key_access_list: false,
-            key_project_roles_in_place: false,
-            org_create: false,
-            org_read: false,
-            org_find: false,
-            org_update: false,
-            org_delete: false,
-        };
-        match kind {
-            BackendKind::Traceloop => Capabilities {
-                org_create: true,
-                ..none
-            },
-            BackendKind::Env0 => Capabilities {
-                key_create: true,
-                key_read: true,
-                key_list: true,
-                key_delete: true,
-                key_public_key: true,
-                org_create: true,
-                org_read: true,
-                org_find: true,
-                ..none
-            },
-            BackendKind::Braintrust => Capabilities {
-                key_create: true,
-                key_read: true,
-                key_list: true,
-                key_delete: true,
-                key_preview: true,
-                org_read: true,
-                org_find: true,
-                ..none
-            },
-            BackendKind::Atlas => Capabilities {
-                key_create: true,
-                key_read: true,
-                key_list: true,
-                key_update: true,
-                key_delete: true,
-                key_public_key: true,
-                org_create: true,
-                org_read: true,
-                org_find: true,
-                org_update: true,
-                org_delete: true,
-                key_preview: false,
-                key_access_list: true,
-                key_project_roles_in_place: true,
-            },
-        }
-    }
-}
 
 /// Where and with what the suite works on one backend.
 #[derive(Debug, Clone, Default)]
@@ -303,7 +205,7 @@ fn sorted(v: &[String]) -> BTreeSet<&str> {
 /// The API-key lifecycle (see the module documentation). Does nothing where keys cannot be
 /// created ([`unsupported_operations`] covers that).
 pub async fn api_key_lifecycle(backend: &dyn Backend, target: &Target) -> Result<(), Failure> {
-    let caps = Capabilities::of(backend.kind());
+    let caps = backend.capabilities();
     if !caps.key_create {
         return Ok(());
     }
@@ -411,7 +313,7 @@ pub async fn api_key_lifecycle(backend: &dyn Backend, target: &Target) -> Result
 /// Access lists and project roles changed in place (see the module documentation). Does
 /// nothing where the vendor has neither ([`unsupported_operations`] covers that).
 pub async fn api_key_assignments(backend: &dyn Backend, target: &Target) -> Result<(), Failure> {
-    let caps = Capabilities::of(backend.kind());
+    let caps = backend.capabilities();
     if !caps.key_access_list && !caps.key_project_roles_in_place {
         return Ok(());
     }
@@ -617,7 +519,7 @@ fn check_key_shape(
 
 /// The organization lifecycle (see the module documentation).
 pub async fn org_lifecycle(backend: &dyn Backend, target: &Target) -> Result<(), Failure> {
-    let caps = Capabilities::of(backend.kind());
+    let caps = backend.capabilities();
     let kind = backend.kind();
     let c = Check::new(backend);
     let missing_name = format!("{}-no-such-org", target.prefix);
@@ -799,7 +701,7 @@ fn same_org(a: &Org, b: &Org) -> bool {
 
 /// Every operation outside the vendor's capabilities answers `NotSupported`.
 pub async fn unsupported_operations(backend: &dyn Backend, target: &Target) -> Result<(), Failure> {
-    let caps = Capabilities::of(backend.kind());
+    let caps = backend.capabilities();
     let c = Check::new(backend);
     let org = target.org_id.clone().unwrap_or_else(|| "some-org".into());
     let id = "00000000-0000-0000-0000-000000000000";

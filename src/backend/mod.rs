@@ -6,6 +6,7 @@
 
 pub mod atlas;
 pub mod braintrust;
+mod capabilities;
 #[doc(hidden)]
 pub mod conformance;
 pub mod env0;
@@ -22,6 +23,7 @@ pub mod traceloop;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
+pub use capabilities::Capabilities;
 pub use error::BackendError;
 pub use secret::Secret;
 
@@ -204,6 +206,11 @@ pub enum RoleChange {
 pub trait Backend: Send + Sync + Debug + 'static {
     /// Which vendor this is.
     fn kind(&self) -> BackendKind;
+
+    /// What this backend can do: [`Capabilities::of`] its kind.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::of(self.kind())
+    }
 
     /// Creates an API key and returns it with its one-time secret.
     async fn create_api_key(&self, new: &NewApiKey) -> Result<CreatedApiKey, BackendError> {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::ProviderState;
-use crate::backend::{ApiKey, Backend, BackendKind, NewApiKey, RoleChange};
+use crate::backend::{ApiKey, Backend, BackendKind, Capabilities, NewApiKey, RoleChange};
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::{
     parse_duration_within, CloseRequest, Diagnostics, EphemeralResource, OpenRequest, OpenResponse,
@@ -127,7 +127,7 @@ fn validate_ephemeral(config: &Value) -> Diagnostics {
 
 /// The refusal of a backend without ephemeral keys.
 fn refusal(kind: BackendKind) -> Option<Diagnostics> {
-    (kind == BackendKind::Traceloop).then(|| {
+    (!Capabilities::of(kind).key_create).then(|| {
         Diagnostics::error(
             "ephemeral keysmith_api_key is not supported on traceloop",
             TRACELOOP_REASON,

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use super::ProviderState;
-use crate::backend::{Backend, BackendKind, CreatedOrg, NewOrg, Org, OrgPolicies, OrgUpdate};
+use crate::backend::{
+    Backend, BackendKind, Capabilities, CreatedOrg, NewOrg, Org, OrgPolicies, OrgUpdate,
+};
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::{
     ApplyRequest, ApplyResponse, Diagnostics, IdentityAttribute, IdentitySchema, ImportRequest,
@@ -449,7 +451,7 @@ impl OrgResource {
     async fn delete(&self, backend: &dyn Backend, prior: &Value) -> ApplyResponse {
         let id = prior.attr("id").as_str().unwrap_or_default();
         let kind = backend.kind();
-        if kind != BackendKind::Atlas {
+        if !backend.capabilities().org_delete {
             let mut diagnostics = Diagnostics::default();
             diagnostics.push_warning(
                 "Organization removed from state only",
@@ -524,7 +526,7 @@ impl Resource for OrgResource {
         };
         let mut diagnostics = validate_for_backend(kind, &req.config);
         diagnostics.extend(validate_config(&req.config));
-        if req.prior.is_null() && kind == BackendKind::Braintrust {
+        if req.prior.is_null() && !Capabilities::of(kind).org_create {
             diagnostics.push_error(
                 "Braintrust organizations cannot be created",
                 "Braintrust organizations cannot be created through the API; look one up with data.keysmith_org",
@@ -551,11 +553,12 @@ impl Resource for OrgResource {
             .copied()
             .filter(|n| !prior.attr(n).equivalent(planned.attr(n)))
             .collect();
-        let refused: Vec<&str> = match kind {
+        let refused: Vec<&str> = if Capabilities::of(kind).org_update {
             // Atlas renames in place; owner_id is used at create only, so a change is just
             // recorded.
-            BackendKind::Atlas => Vec::new(),
-            _ => changed.clone(),
+            Vec::new()
+        } else {
+            changed.clone()
         };
         for name in &refused {
             diagnostics.push_attribute_error(
@@ -612,7 +615,7 @@ impl Resource for OrgResource {
             }
         };
         let kind = backend.kind();
-        if kind == BackendKind::Traceloop {
+        if !backend.capabilities().org_read {
             // No read API: what was created is all there is to know.
             return ReadResponse {
                 identity: identity_of(&req.state),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::backend::BackendKind;
+use crate::backend::{BackendKind, Capabilities};
 use crate::codec::{AttributePath, Value};
 use crate::framework::MAX_DURATION;
 use crate::framework::{parse_duration_within, Diagnostics};
@@ -17,35 +17,64 @@ use super::*;
 // Per-backend rules
 // ---------------------------------------------------------------------------------------
 
-/// What each backend allows for this resource.
+/// What each backend allows for this resource, read from its [`Capabilities`].
 pub(super) struct Rules {
     /// Attributes a change of which is applied in place.
-    pub(super) in_place: &'static [&'static str],
+    pub(super) in_place: Vec<&'static str>,
     /// Attributes that must be set.
-    pub(super) required: &'static [&'static str],
+    pub(super) required: Vec<&'static str>,
     /// Attributes that must not be set.
-    pub(super) forbidden: &'static [&'static str],
+    pub(super) forbidden: Vec<&'static str>,
 }
 
+/// The rules of `kind`; `None` where keys cannot be created at all (Traceloop).
 pub(super) fn rules(kind: BackendKind) -> Option<Rules> {
-    match kind {
-        BackendKind::Atlas => Some(Rules {
-            in_place: &["name", "roles", "project_roles", "access_list"],
-            required: &["org_id", "roles"],
-            forbidden: &["org_name", "service_account_id"],
-        }),
-        BackendKind::Braintrust => Some(Rules {
-            in_place: &[],
-            required: &[],
-            forbidden: &["org_id", "roles", "project_roles", "access_list"],
-        }),
-        BackendKind::Env0 => Some(Rules {
-            in_place: &[],
-            required: &["roles"],
-            forbidden: &["org_name", "access_list", "service_account_id"],
-        }),
-        BackendKind::Traceloop => None,
+    let caps = Capabilities::of(kind);
+    if !caps.key_create {
+        return None;
     }
+    let mut rules = Rules {
+        in_place: Vec::new(),
+        required: Vec::new(),
+        forbidden: Vec::new(),
+    };
+    // (attribute, whether it applies, whether it is required, whether it changes in place)
+    let table = [
+        ("name", true, false, caps.key_update),
+        (
+            "org_id",
+            !caps.key_org_by_name,
+            caps.key_org_required,
+            false,
+        ),
+        ("org_name", caps.key_org_by_name, false, false),
+        ("roles", caps.key_roles, caps.key_roles, caps.key_update),
+        (
+            "project_roles",
+            caps.key_project_roles,
+            false,
+            caps.key_project_roles_in_place,
+        ),
+        (
+            "access_list",
+            caps.key_access_list,
+            false,
+            caps.key_access_list,
+        ),
+        ("service_account_id", caps.key_service_tokens, false, false),
+    ];
+    for (name, applies, required, in_place) in table {
+        if !applies {
+            rules.forbidden.push(name);
+        }
+        if required {
+            rules.required.push(name);
+        }
+        if in_place {
+            rules.in_place.push(name);
+        }
+    }
+    Some(rules)
 }
 
 /// Inputs whose change replaces the key unless the backend updates them in place.
