@@ -166,6 +166,16 @@ pub struct ImportResponse {
     pub diagnostics: Diagnostics,
 }
 
+impl ImportResponse {
+    /// An import that failed for `diagnostics`.
+    pub fn failed(diagnostics: Diagnostics) -> Self {
+        ImportResponse {
+            diagnostics,
+            ..Default::default()
+        }
+    }
+}
+
 /// A managed resource type.
 #[async_trait::async_trait]
 pub trait Resource: Send + Sync + 'static {

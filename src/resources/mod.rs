@@ -21,7 +21,9 @@ use std::sync::Arc;
 
 use crate::backend::BackendError;
 use crate::codec::{AttributePath, Schema, Value};
-use crate::framework::{DataSource, Diagnostics, EphemeralResource, ListResource, Resource};
+use crate::framework::{
+    DataSource, Diagnostics, EphemeralResource, ListResource, ReadRequest, ReadResponse, Resource,
+};
 
 /// Every managed resource type of the provider.
 pub fn all(state: Arc<ProviderState>) -> Vec<Arc<dyn Resource>> {
@@ -98,5 +100,27 @@ pub(crate) fn unknowns_to_null(state: &mut Value) {
         for v in attrs.values_mut().filter(|v| v.is_unknown()) {
             *v = Value::Null;
         }
+    }
+}
+
+/// The answer to a refresh whose backend read failed: an object the backend no longer has
+/// leaves state (the next plan creates it again); any other error keeps the prior state,
+/// private data and identity (`identity_of` it), and says why.
+pub(crate) fn failed_read(
+    error: &BackendError,
+    noun: &str,
+    id: &str,
+    req: ReadRequest,
+    identity_of: fn(&Value) -> Option<Value>,
+) -> ReadResponse {
+    if error.is_not_found() {
+        tracing::warn!(id, "{noun} no longer exists; removing it from state");
+        return ReadResponse::default();
+    }
+    ReadResponse {
+        identity: identity_of(&req.state),
+        state: req.state,
+        private: req.private,
+        diagnostics: backend_diagnostic(&format!("Unable to read {noun}"), error, |_| None),
     }
 }

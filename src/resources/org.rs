@@ -17,7 +17,7 @@ use crate::framework::{
     ImportResponse, PlanRequest, PlanResponse, ReadRequest, ReadResponse, Resource,
 };
 
-use super::{backend_diagnostic, null_object, unknowns_to_null};
+use super::{backend_diagnostic, failed_read, null_object, unknowns_to_null};
 
 /// The default Traceloop environments, created when `environments` is unset.
 pub const TRACELOOP_DEFAULT_ENVIRONMENTS: &[&str] = &["dev", "stg", "prd"];
@@ -641,28 +641,14 @@ impl Resource for OrgResource {
                     ..Default::default()
                 }
             }
-            Err(e) if e.is_not_found() => {
-                tracing::warn!(id, "organization no longer exists; removing it from state");
-                ReadResponse::default()
-            }
-            Err(e) => ReadResponse {
-                identity: identity_of(&req.state),
-                state: req.state,
-                private: req.private,
-                diagnostics: backend_diagnostic("Unable to read organization", &e, |_| None),
-            },
+            Err(e) => failed_read(&e, "organization", &id, req, identity_of),
         }
     }
 
     async fn import(&self, req: ImportRequest) -> ImportResponse {
         let kind = match self.state.backend() {
             Ok(b) => b.kind(),
-            Err(diagnostics) => {
-                return ImportResponse {
-                    diagnostics,
-                    ..Default::default()
-                }
-            }
+            Err(diagnostics) => return ImportResponse::failed(diagnostics),
         };
         let refusal = match kind {
             BackendKind::Traceloop => Some("Traceloop has no API to read an organization, so one cannot be imported: keysmith could not check that it exists nor learn its environment keys."),

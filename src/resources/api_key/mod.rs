@@ -19,7 +19,7 @@ use crate::framework::{
 
 use super::access_list::same;
 use super::braintrust_token;
-use super::{backend_diagnostic, null_object};
+use super::{backend_diagnostic, failed_read, null_object};
 
 /// The Atlas organization roles an API key may hold.
 pub const ATLAS_ROLES: &[&str] = &[
@@ -276,28 +276,14 @@ impl Resource for ApiKeyResource {
                     diagnostics,
                 }
             }
-            Err(e) if e.is_not_found() => {
-                tracing::warn!(id, "API key no longer exists; removing it from state");
-                ReadResponse::default()
-            }
-            Err(e) => ReadResponse {
-                identity: identity_of(&req.state),
-                state: req.state,
-                private: req.private,
-                diagnostics: backend_diagnostic("Unable to read API key", &e, |_| None),
-            },
+            Err(e) => failed_read(&e, "API key", &id, req, identity_of),
         }
     }
 
     async fn import(&self, req: ImportRequest) -> ImportResponse {
         let kind = match self.state.backend() {
             Ok(b) => b.kind(),
-            Err(diagnostics) => {
-                return ImportResponse {
-                    diagnostics,
-                    ..Default::default()
-                }
-            }
+            Err(diagnostics) => return ImportResponse::failed(diagnostics),
         };
         if kind == BackendKind::Traceloop {
             return ImportResponse {

@@ -99,25 +99,14 @@ pub(super) async fn set_created(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let created = match created_of(&body) {
-        Ok(created) => created,
-        Err(why) => return control_error(StatusCode::BAD_REQUEST, &why),
-    };
     let id = id.to_ascii_lowercase();
-    let updated = shared.try_mutate(|s| {
-        let data = &mut s.braintrust;
-        let key = data.api_keys.iter_mut().find(|k| k.id == id).ok_or(())?;
+    backdate(&shared, &body, "no such API key", |data, created| {
+        let key = data.api_keys.iter_mut().find(|k| k.id == id)?;
         key.created = created;
         let key = key.clone();
-        Ok::<_, ()>(key_json(data, &key, false))
-    });
-    let Ok(key) = updated else {
-        return control_error(StatusCode::NOT_FOUND, "no such API key");
-    };
-    if let Err(e) = shared.persist().await {
-        return control_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
-    }
-    Json(key).into_response()
+        Some(key_json(data, &key, false))
+    })
+    .await
 }
 
 /// `POST /_sandbox/braintrust/service_tokens/{id}/created`: the token's `created` becomes the
@@ -127,29 +116,36 @@ pub(super) async fn set_token_created(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let created = match created_of(&body) {
+    let id = id.to_ascii_lowercase();
+    backdate(&shared, &body, "no such service token", |data, created| {
+        let token = data.service_tokens.iter_mut().find(|t| t.id == id)?;
+        token.created = created;
+        let token = token.clone();
+        Some(token_json(data, &token, false))
+    })
+    .await
+}
+
+/// Sets the creation time that `body` names on the object `change` finds (its JSON view, or
+/// `None`: 404 `missing`), and persists.
+async fn backdate(
+    shared: &Shared,
+    body: &[u8],
+    missing: &str,
+    change: impl FnOnce(&mut BraintrustData, String) -> Option<serde_json::Value>,
+) -> Response {
+    let created = match created_of(body) {
         Ok(created) => created,
         Err(why) => return control_error(StatusCode::BAD_REQUEST, &why),
     };
-    let id = id.to_ascii_lowercase();
-    let updated = shared.try_mutate(|s| {
-        let data = &mut s.braintrust;
-        let token = data
-            .service_tokens
-            .iter_mut()
-            .find(|t| t.id == id)
-            .ok_or(())?;
-        token.created = created;
-        let token = token.clone();
-        Ok::<_, ()>(token_json(data, &token, false))
-    });
-    let Ok(token) = updated else {
-        return control_error(StatusCode::NOT_FOUND, "no such service token");
+    let updated = shared.try_mutate(|s| change(&mut s.braintrust, created).ok_or(()));
+    let Ok(json) = updated else {
+        return control_error(StatusCode::NOT_FOUND, missing);
     };
     if let Err(e) = shared.persist().await {
         return control_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
     }
-    Json(token).into_response()
+    Json(json).into_response()
 }
 
 /// The body of `POST /_sandbox/braintrust/service_accounts`.
