@@ -285,3 +285,67 @@ async fn a_404_from_a_removed_route_keeps_the_vendor_message() {
     );
     assert!(!gone.ambiguous, "a refused create did not take effect");
 }
+
+#[test]
+fn excerpts_are_short_and_clean() {
+    assert_eq!(
+        excerpt(
+            b"<html><head><title> Oops \n</title></head></html>",
+            50,
+            &Redactor::default()
+        ),
+        "Oops"
+    );
+    assert_eq!(
+        excerpt(
+            b"<div>a<script>x()</script> b</div>",
+            50,
+            &Redactor::default()
+        ),
+        "a b"
+    );
+    let long = "é".repeat(500);
+    let e = excerpt(long.as_bytes(), 10, &Redactor::default());
+    assert_eq!(e.chars().count(), 11);
+    assert!(e.ends_with('…'));
+    assert_eq!(
+        excerpt(b"\xff\xfeok", 10, &Redactor::default()),
+        "\u{fffd}\u{fffd}ok"
+    );
+}
+
+#[test]
+fn backoff_grows_with_jitter_and_honours_retry_after() {
+    let b = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(1),
+        max_retry_after: Duration::from_secs(5),
+    };
+    for _ in 0..50 {
+        let d1 = b.delay(1, None);
+        assert!(
+            d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
+            "{d1:?}"
+        );
+        let d3 = b.delay(3, None);
+        assert!(
+            d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400),
+            "{d3:?}"
+        );
+        let d10 = b.delay(10, None);
+        assert!(d10 <= Duration::from_secs(1));
+        let ra = b.delay(1, Some(Duration::from_secs(2)));
+        assert!(
+            ra >= Duration::from_secs(2) && ra <= Duration::from_millis(2200),
+            "{ra:?}"
+        );
+        let capped = b.delay(1, Some(Duration::from_secs(3600)));
+        assert!(capped <= Duration::from_millis(5500), "{capped:?}");
+    }
+}
+
+#[test]
+fn http_dates() {
+    let d = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+    assert_eq!(d.unix_timestamp(), 784111777);
+}
