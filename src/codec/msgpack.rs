@@ -377,27 +377,33 @@ impl<'a> Reader<'a> {
                 Ok(Value::Tuple(items))
             }
             (Head::Map(count), Type::Map(element)) => {
-                let mut entries = BTreeMap::new();
+                let mut entries = Entries::with_capacity(self.capacity(count));
                 for _ in 0..count {
                     let key = self.map_key(path)?;
                     let item = self.value(element, &path.key(key))?;
-                    if entries.insert(key.to_owned(), item).is_some() {
-                        return Err(duplicate(path, key));
-                    }
+                    entries
+                        .insert(key, item)
+                        .map_err(|()| duplicate(path, key))?;
                 }
-                Ok(Value::Map(entries))
+                Ok(Value::Map(entries.into_map()))
             }
             (Head::Map(count), Type::Object(attr_types)) => {
-                let mut attrs = BTreeMap::new();
+                let mut attrs = Entries::with_capacity(self.capacity(count).min(attr_types.len()));
+                // Terraform sends attributes sorted, as the type's are: find each key's type
+                // by walking both in step, and look it up only when a key is out of order.
+                let mut in_step = attr_types.iter().peekable();
                 for _ in 0..count {
                     let key = self.map_key(path)?;
-                    let Some(attr_type) = attr_types.get(key) else {
+                    while in_step.next_if(|(name, _)| name.as_str() < key).is_some() {}
+                    let attr_type = match in_step.next_if(|(name, _)| name.as_str() == key) {
+                        Some((_, ty)) => Some(ty),
+                        None => attr_types.get(key),
+                    };
+                    let Some(attr_type) = attr_type else {
                         return Err(CodecError::unsupported(&path.path(), key));
                     };
                     let item = self.value(attr_type, &path.attr(key))?;
-                    if attrs.insert(key.to_owned(), item).is_some() {
-                        return Err(duplicate(path, key));
-                    }
+                    attrs.insert(key, item).map_err(|()| duplicate(path, key))?;
                 }
                 if attrs.len() != attr_types.len() {
                     return Err(CodecError::attribute_count(
@@ -406,7 +412,7 @@ impl<'a> Reader<'a> {
                         attrs.len(),
                     ));
                 }
-                Ok(Value::Object(attrs))
+                Ok(Value::Object(attrs.into_map()))
             }
             (head, _) => Err(mismatch(head)),
         }
@@ -468,6 +474,58 @@ impl<'a> Reader<'a> {
         let ty = Type::from_json(type_json)
             .map_err(|e| malformed(path, format!("dynamic type: {e}")))?;
         self.value(&ty, path)
+    }
+}
+
+/// The entries of a map or object as they are read: a vector while the keys come sorted
+/// (as Terraform sends them), built into a map in one go at the end; a map, inserted into
+/// one by one, from the first key out of order. (Inserting every entry was the largest part
+/// of reading an object: callgrind, issue 10.)
+enum Entries {
+    Sorted(Vec<(String, Value)>),
+    Unsorted(BTreeMap<String, Value>),
+}
+
+impl Entries {
+    fn with_capacity(capacity: usize) -> Self {
+        Entries::Sorted(Vec::with_capacity(capacity))
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Entries::Sorted(entries) => entries.len(),
+            Entries::Unsorted(entries) => entries.len(),
+        }
+    }
+
+    /// Adds an entry; `Err` when the key is already there.
+    fn insert(&mut self, key: &str, value: Value) -> Result<(), ()> {
+        if let Entries::Sorted(entries) = self {
+            match entries.last() {
+                Some((last, _)) if last.as_str() >= key => {
+                    *self = Entries::Unsorted(std::mem::take(entries).into_iter().collect());
+                }
+                _ => {
+                    entries.push((key.to_owned(), value));
+                    return Ok(());
+                }
+            }
+        }
+        match self {
+            Entries::Unsorted(entries) => match entries.insert(key.to_owned(), value) {
+                Some(_) => Err(()),
+                None => Ok(()),
+            },
+            Entries::Sorted(_) => Err(()),
+        }
+    }
+
+    fn into_map(self) -> BTreeMap<String, Value> {
+        match self {
+            // Keys strictly increasing: the map is built without a search per entry.
+            Entries::Sorted(entries) => entries.into_iter().collect(),
+            Entries::Unsorted(entries) => entries,
+        }
     }
 }
 
