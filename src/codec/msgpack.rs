@@ -299,11 +299,11 @@ impl<'a> Reader<'a> {
             0xca => Head::F32(f32::from_be_bytes(self.array()?)),
             0xcb => Head::F64(f64::from_be_bytes(self.array()?)),
             0xa0..=0xbf => Head::Str(self.take(usize::from(marker & 0x1f))?),
-            0xd9 | 0xda | 0xdb => {
+            0xd9..=0xdb => {
                 let len = self.len(1 << (marker - 0xd9))?;
                 Head::Str(self.take(len)?)
             }
-            0xc4 | 0xc5 | 0xc6 => {
+            0xc4..=0xc6 => {
                 let len = self.len(1 << (marker - 0xc4))?;
                 Head::Bin(self.take(len)?)
             }
@@ -311,7 +311,7 @@ impl<'a> Reader<'a> {
                 self.take(1 + (1 << (marker - 0xd4)))?;
                 Head::Ext
             }
-            0xc7 | 0xc8 | 0xc9 => {
+            0xc7..=0xc9 => {
                 let len = self.len(1 << (marker - 0xc7))?;
                 self.take(1)?;
                 self.take(len)?;
@@ -1066,7 +1066,7 @@ mod same_as_rmpv {
             let mut bytes = vec![0x91; depth];
             bytes.extend(hex("a1 61"));
             inputs.push(bytes);
-            let mut bytes = vec![0x81, 0xa1, 0x61].repeat(depth);
+            let mut bytes = [0x81, 0xa1, 0x61].repeat(depth);
             bytes.push(0xc0);
             inputs.push(bytes);
             let mut bytes = vec![0x91; depth];
