@@ -7,7 +7,9 @@ DIR holds what bench.sh saved: size.json, handshake.json, plan-create.json, life
 (tfbench --out), provider-cpu.txt (provider_cpu.py's output) and *.txt (each section's text
 output). FILE gets SPEC §10's figures against their targets, the per-resource times over
 Terraform's floor, the machine (CPU model, cores, memory, from /proc), the exact command, the
-date, and every tool's output verbatim. Python 3.11 standard library only.
+date, and every tool's output verbatim. A section of FILE between NOTES_BEGIN and NOTES_END
+(hand-written notes, such as before/after figures of a change) is kept as it is, before the
+tools' output. Python 3.11 standard library only.
 """
 
 from __future__ import annotations
@@ -121,6 +123,22 @@ def lifecycle_rows(doc: dict | None) -> list[str]:
     return rows
 
 
+NOTES_BEGIN = "<!-- notes: kept as they are by make bench -->"
+NOTES_END = "<!-- end of notes -->"
+
+
+def kept_notes(path: Path) -> list[str]:
+    """The notes section of an existing FILE, markers included; empty when there is none."""
+    if not path.is_file():
+        return []
+    text = path.read_text()
+    begin = text.find(NOTES_BEGIN)
+    end = text.find(NOTES_END, begin)
+    if begin < 0 or end < 0:
+        return []
+    return text[begin:end + len(NOTES_END)].split("\n") + [""]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(prog="scripts/bench_report.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", required=True, type=Path)
@@ -195,6 +213,7 @@ def main() -> int:
             "",
         ]
 
+    lines += kept_notes(a.out)
     lines += ["## The tools' output", ""]
     for name, title in (("size-handshake.txt", "size and handshake (tfbench)"),
                         ("plan-create.txt", "plan-create, offline (tfbench lifecycle)"),

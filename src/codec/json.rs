@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use self::parse::Json;
 use super::value::decimal_parts;
-use super::{AttributePath, CodecError, Number, Type, Value};
+use super::{AttributePath, CodecError, Number, Trail, Type, Value};
 
 const FORMAT: &str = "json";
 
@@ -29,13 +29,12 @@ const FORMAT: &str = "json";
 /// wrapper that is not `{"value", "type"}`), [`CodecError::TypeMismatch`] when the
 /// document does not fit `ty`.
 pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
-    let root = AttributePath::root();
     if bytes.is_empty() {
         return Ok(Value::Null);
     }
-    let json =
-        parse::parse(bytes).map_err(|message| CodecError::malformed(FORMAT, &root, message))?;
-    from_json(&json, ty, &root)
+    let json = parse::parse(bytes)
+        .map_err(|message| CodecError::malformed(FORMAT, &AttributePath::root(), message))?;
+    from_json(&json, ty, &Trail::Root)
 }
 
 /// Encodes `value` as cty JSON of type `ty`: objects carry every attribute of `ty` (absent
@@ -50,12 +49,12 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
 /// [`CodecError::UnsupportedAttribute`] for object attributes `ty` lacks.
 pub fn encode(value: &Value, ty: &Type) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::new();
-    write(value, ty, &AttributePath::root(), &mut out)?;
+    write(value, ty, &Trail::Root, &mut out)?;
     Ok(out)
 }
 
-fn from_json(json: &Json, ty: &Type, path: &AttributePath) -> Result<Value, CodecError> {
-    let mismatch = || CodecError::mismatch(path, ty, json.kind());
+fn from_json(json: &Json, ty: &Type, path: &Trail<'_>) -> Result<Value, CodecError> {
+    let mismatch = || CodecError::mismatch(&path.path(), ty, json.kind());
     match (json, ty) {
         (Json::Null, _) => Ok(Value::Null),
         (_, Type::Dynamic) => from_dynamic(json, path),
@@ -69,7 +68,7 @@ fn from_json(json: &Json, ty: &Type, path: &AttributePath) -> Result<Value, Code
                     Json::String(_) => "a string that is not a number",
                     _ => "a number out of range",
                 };
-                CodecError::mismatch(path, ty, found)
+                CodecError::mismatch(&path.path(), ty, found)
             })
         }
         (Json::Bool(b), Type::Bool) => Ok(Value::Bool(*b)),
@@ -85,14 +84,14 @@ fn from_json(json: &Json, ty: &Type, path: &AttributePath) -> Result<Value, Code
         (Json::Array(items), Type::Tuple(types)) => {
             if items.len() != types.len() {
                 return Err(CodecError::mismatch(
-                    path,
+                    &path.path(),
                     format!("a tuple of {} elements", types.len()),
                     format!("an array of {} elements", items.len()),
                 ));
             }
             let items = items.iter().zip(types).enumerate();
             items
-                .map(|(i, (item, ty))| from_json(item, ty, &path.child_index(i)))
+                .map(|(i, (item, ty))| from_json(item, ty, &path.index(i)))
                 .collect::<Result<_, _>>()
                 .map(Value::Tuple)
         }
@@ -100,7 +99,7 @@ fn from_json(json: &Json, ty: &Type, path: &AttributePath) -> Result<Value, Code
             let mut entries = BTreeMap::new();
             for (key, item) in members {
                 // As with Go's encoding/json, a repeated key overrides the earlier one.
-                entries.insert(key.clone(), from_json(item, element, &path.child_key(key))?);
+                entries.insert(key.clone(), from_json(item, element, &path.key(key))?);
             }
             Ok(Value::Map(entries))
         }
@@ -111,10 +110,7 @@ fn from_json(json: &Json, ty: &Type, path: &AttributePath) -> Result<Value, Code
                 .collect();
             for (name, item) in members {
                 if let Some(attr_type) = attr_types.get(name) {
-                    attrs.insert(
-                        name.clone(),
-                        from_json(item, attr_type, &path.child_attr(name))?,
-                    );
+                    attrs.insert(name.clone(), from_json(item, attr_type, &path.attr(name))?);
                 }
             }
             Ok(Value::Object(attrs))
@@ -123,20 +119,16 @@ fn from_json(json: &Json, ty: &Type, path: &AttributePath) -> Result<Value, Code
     }
 }
 
-fn from_json_items(
-    items: &[Json],
-    ty: &Type,
-    path: &AttributePath,
-) -> Result<Vec<Value>, CodecError> {
+fn from_json_items(items: &[Json], ty: &Type, path: &Trail<'_>) -> Result<Vec<Value>, CodecError> {
     let items = items.iter().enumerate();
     items
-        .map(|(i, item)| from_json(item, ty, &path.child_index(i)))
+        .map(|(i, item)| from_json(item, ty, &path.index(i)))
         .collect()
 }
 
 /// A known `dynamic` value: `{"value": …, "type": …}`.
-fn from_dynamic(json: &Json, path: &AttributePath) -> Result<Value, CodecError> {
-    let malformed = |message: String| CodecError::malformed(FORMAT, path, message);
+fn from_dynamic(json: &Json, path: &Trail<'_>) -> Result<Value, CodecError> {
+    let malformed = |message: String| CodecError::malformed(FORMAT, &path.path(), message);
     let Json::Object(members) = json else {
         return Err(malformed(format!(
             "a dynamic value must be an object with \"value\" and \"type\", found {}",
@@ -182,18 +174,13 @@ fn to_serde(json: &Json) -> serde_json::Value {
     }
 }
 
-fn write(
-    value: &Value,
-    ty: &Type,
-    path: &AttributePath,
-    out: &mut Vec<u8>,
-) -> Result<(), CodecError> {
+fn write(value: &Value, ty: &Type, path: &Trail<'_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
     match (value, ty) {
         (Value::Null, _) => out.extend(b"null"),
         (Value::Unknown, _) => {
             return Err(CodecError::malformed(
                 FORMAT,
-                path,
+                &path.path(),
                 "unknown values have no json form",
             ))
         }
@@ -214,7 +201,7 @@ fn write(
         (Value::List(items) | Value::Set(items) | Value::Tuple(items), Type::Tuple(types)) => {
             if items.len() != types.len() {
                 return Err(CodecError::mismatch(
-                    path,
+                    &path.path(),
                     format!("a tuple of {} elements", types.len()),
                     format!("{} elements", items.len()),
                 ));
@@ -231,21 +218,21 @@ fn write(
         }
         (Value::Object(attrs) | Value::Map(attrs), Type::Object(attr_types)) => {
             if let Some(extra) = attrs.keys().find(|name| !attr_types.contains_key(*name)) {
-                return Err(CodecError::unsupported(path, extra));
+                return Err(CodecError::unsupported(&path.path(), extra));
             }
             let members = attr_types
                 .iter()
                 .map(|(name, ty)| (name, attrs.get(name).unwrap_or(&Value::Null), ty));
             write_members(members, path, true, out)?;
         }
-        _ => return Err(CodecError::mismatch(path, ty, value.kind())),
+        _ => return Err(CodecError::mismatch(&path.path(), ty, value.kind())),
     }
     Ok(())
 }
 
 fn write_array<'a>(
     items: impl Iterator<Item = (&'a Value, &'a Type)>,
-    path: &AttributePath,
+    path: &Trail<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
     out.push(b'[');
@@ -253,7 +240,7 @@ fn write_array<'a>(
         if i > 0 {
             out.push(b',');
         }
-        write(item, ty, &path.child_index(i), out)?;
+        write(item, ty, &path.index(i), out)?;
     }
     out.push(b']');
     Ok(())
@@ -261,7 +248,7 @@ fn write_array<'a>(
 
 fn write_members<'a>(
     members: impl Iterator<Item = (&'a String, &'a Value, &'a Type)>,
-    path: &AttributePath,
+    path: &Trail<'_>,
     attributes: bool,
     out: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
@@ -273,9 +260,9 @@ fn write_members<'a>(
         write_string(key, out);
         out.push(b':');
         let path = if attributes {
-            path.child_attr(key)
+            path.attr(key)
         } else {
-            path.child_key(key)
+            path.key(key)
         };
         write(item, ty, &path, out)?;
     }
@@ -288,13 +275,10 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
-fn write_number(
-    number: &Number,
-    path: &AttributePath,
-    out: &mut Vec<u8>,
-) -> Result<(), CodecError> {
-    let invalid =
-        |what: &str| CodecError::malformed(FORMAT, path, format!("{what} has no json form"));
+fn write_number(number: &Number, path: &Trail<'_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    let invalid = |what: &str| {
+        CodecError::malformed(FORMAT, &path.path(), format!("{what} has no json form"))
+    };
     match number {
         Number::Int(i) => out.extend(i.to_string().as_bytes()),
         Number::Float(f) if f.is_nan() => return Err(invalid("nan")),

@@ -17,6 +17,7 @@ mod types;
 mod value;
 
 pub use error::CodecError;
+pub(crate) use path::Trail;
 pub use path::{AttributePath, PathStep};
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 pub use types::Type;

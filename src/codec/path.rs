@@ -71,6 +71,65 @@ impl AttributePath {
     }
 }
 
+/// A path while walking a value, kept on the stack: it borrows its names and allocates
+/// nothing, and becomes an [`AttributePath`] only when an error needs one. Decoding and
+/// encoding every value Terraform sends used to build (and drop) an [`AttributePath`] per
+/// attribute on the success path (callgrind, issue 10).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Trail<'a> {
+    /// The whole value.
+    Root,
+    /// An attribute of the parent.
+    Attr(&'a Trail<'a>, &'a str),
+    /// A map key of the parent.
+    Key(&'a Trail<'a>, &'a str),
+    /// An element of the parent, by position.
+    Index(&'a Trail<'a>, usize),
+}
+
+impl<'a> Trail<'a> {
+    /// This trail followed by an attribute step.
+    pub(crate) fn attr(&'a self, name: &'a str) -> Trail<'a> {
+        Trail::Attr(self, name)
+    }
+
+    /// This trail followed by a map key step.
+    pub(crate) fn key(&'a self, key: &'a str) -> Trail<'a> {
+        Trail::Key(self, key)
+    }
+
+    /// This trail followed by an index step.
+    pub(crate) fn index(&'a self, index: usize) -> Trail<'a> {
+        Trail::Index(self, index)
+    }
+
+    /// The [`AttributePath`] this trail stands for.
+    pub(crate) fn path(&self) -> AttributePath {
+        let mut path = AttributePath::root();
+        self.push_onto(&mut path);
+        path
+    }
+
+    fn push_onto(&self, path: &mut AttributePath) {
+        match *self {
+            Trail::Root => {}
+            Trail::Attr(parent, name) => {
+                parent.push_onto(path);
+                path.steps.push(PathStep::Attribute(name.to_owned()));
+            }
+            Trail::Key(parent, key) => {
+                parent.push_onto(path);
+                path.steps.push(PathStep::Key(key.to_owned()));
+            }
+            Trail::Index(parent, index) => {
+                parent.push_onto(path);
+                path.steps
+                    .push(PathStep::Index(i64::try_from(index).unwrap_or(i64::MAX)));
+            }
+        }
+    }
+}
+
 /// HCL style: `roles`, `tags["env"]`, `keys[0].name`, and `(root)` for the empty path.
 impl fmt::Display for AttributePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -132,6 +191,24 @@ mod tests {
                 .then_attr("x")
                 .to_string(),
             "[2].x"
+        );
+    }
+
+    #[test]
+    fn trails_become_the_same_paths() {
+        let root = Trail::Root;
+        assert_eq!(root.path(), AttributePath::root());
+        let keys = root.attr("keys");
+        let first = keys.index(0);
+        let tags = first.attr("tags");
+        let env = tags.key("env");
+        assert_eq!(
+            env.path(),
+            AttributePath::root()
+                .child_attr("keys")
+                .child_index(0)
+                .child_attr("tags")
+                .child_key("env")
         );
     }
 

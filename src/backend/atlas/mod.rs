@@ -501,14 +501,18 @@ impl Backend for AtlasClient {
     async fn get_api_key(&self, org_id: &str, id: &str) -> Result<ApiKey, BackendError> {
         check_id("orgId", org_id)?;
         check_id("apiUserId", id)?;
-        let listing = self
+        // Atlas ids are hex, compared without regard to case.
+        let listed = self
             .keys
-            .get_or_fetch(org_id, || async {
-                self.fetch_keys(org_id).await.map(|(keys, _)| keys)
-            })
+            .find(
+                org_id,
+                &id.to_ascii_lowercase(),
+                |k| k.id.to_ascii_lowercase(),
+                || async { self.fetch_keys(org_id).await.map(|(keys, _)| keys) },
+            )
             .await?;
-        if let Some(key) = listing.iter().find(|k| k.id.eq_ignore_ascii_case(id)) {
-            return Ok(key.clone());
+        if let Some(key) = listed {
+            return Ok(key);
         }
         // Not in the listing: it may be newer than the listing. Ask for it directly.
         let resp = self

@@ -1,92 +1,187 @@
-//! Writing values as msgpack.
-
-use rmpv::Value as Mp;
+//! Writing values as msgpack, straight to bytes, in the smallest form of each item (as rmpv,
+//! which this module used before, and go-cty's encoder write them).
 
 use super::FORMAT;
-use crate::codec::{AttributePath, CodecError, Number, Type, Value};
+use crate::codec::{CodecError, Number, Trail, Type, Value};
 
-/// The msgpack tree for `value` as type `ty`.
-pub(super) fn to_mp(value: &Value, ty: &Type, path: &AttributePath) -> Result<Mp, CodecError> {
-    let mismatch = || CodecError::mismatch(path, ty, value.kind());
+/// What an absent attribute is written as.
+static NULL: Value = Value::Null;
+
+/// Appends `value` as type `ty` to `out`. On error, `out` holds a partial value.
+pub(super) fn write(
+    value: &Value,
+    ty: &Type,
+    path: &Trail<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
     match (value, ty) {
-        (Value::Null, _) => Ok(Mp::Nil),
-        (Value::Unknown, _) => Ok(Mp::Ext(0, vec![0])),
+        (Value::Null, _) => out.push(0xc0),
+        (Value::Unknown, _) => out.extend_from_slice(&[0xd4, 0, 0]),
         (_, Type::Dynamic) => {
             let inferred = value.infer_type();
-            let inner = to_mp(value, &inferred, path)?;
-            Ok(Mp::Array(vec![Mp::Binary(inferred.to_json()), inner]))
+            out.push(0x92);
+            write_bin(out, &inferred.to_json(), path)?;
+            write(value, &inferred, path, out)?;
         }
-        (Value::String(s), Type::String) => Ok(Mp::from(s.as_str())),
-        (Value::Bool(b), Type::Bool) => Ok(Mp::Boolean(*b)),
-        (Value::Number(n), Type::Number) => number_to_mp(n, path),
+        (Value::String(s), Type::String) => write_str(out, s, path)?,
+        (Value::Bool(b), Type::Bool) => out.push(if *b { 0xc3 } else { 0xc2 }),
+        (Value::Number(n), Type::Number) => write_number(out, n, path)?,
         (Value::List(items), Type::List(element)) | (Value::Set(items), Type::Set(element)) => {
-            let items = items.iter().enumerate();
-            items
-                .map(|(i, item)| to_mp(item, element, &path.child_index(i)))
-                .collect::<Result<_, _>>()
-                .map(Mp::Array)
+            write_array_len(out, items.len(), path)?;
+            for (i, item) in items.iter().enumerate() {
+                write(item, element, &path.index(i), out)?;
+            }
         }
         (Value::List(items) | Value::Set(items) | Value::Tuple(items), Type::Tuple(types)) => {
             if items.len() != types.len() {
                 return Err(CodecError::mismatch(
-                    path,
+                    &path.path(),
                     format!("a tuple of {} elements", types.len()),
                     format!("{} elements", items.len()),
                 ));
             }
-            let items = items.iter().zip(types).enumerate();
-            items
-                .map(|(i, (item, ty))| to_mp(item, ty, &path.child_index(i)))
-                .collect::<Result<_, _>>()
-                .map(Mp::Array)
+            write_array_len(out, items.len(), path)?;
+            for (i, (item, ty)) in items.iter().zip(types).enumerate() {
+                write(item, ty, &path.index(i), out)?;
+            }
         }
-        (Value::Map(entries), Type::Map(element)) => entries
-            .iter()
-            .map(|(key, item)| {
-                Ok((
-                    Mp::from(key.as_str()),
-                    to_mp(item, element, &path.child_key(key))?,
-                ))
-            })
-            .collect::<Result<_, _>>()
-            .map(Mp::Map),
+        (Value::Map(entries), Type::Map(element)) => {
+            write_map_len(out, entries.len(), path)?;
+            for (key, item) in entries {
+                write_str(out, key, path)?;
+                write(item, element, &path.key(key), out)?;
+            }
+        }
         (Value::Object(attrs) | Value::Map(attrs), Type::Object(attr_types)) => {
             if let Some(extra) = attrs.keys().find(|name| !attr_types.contains_key(*name)) {
-                return Err(CodecError::unsupported(path, extra));
+                return Err(CodecError::unsupported(&path.path(), extra));
             }
-            attr_types
-                .iter()
-                .map(|(name, attr_type)| {
-                    let attr = attrs.get(name).unwrap_or(&Value::Null);
-                    Ok((
-                        Mp::from(name.as_str()),
-                        to_mp(attr, attr_type, &path.child_attr(name))?,
-                    ))
-                })
-                .collect::<Result<_, _>>()
-                .map(Mp::Map)
+            write_map_len(out, attr_types.len(), path)?;
+            for (name, attr_type) in attr_types {
+                write_str(out, name, path)?;
+                let attr = attrs.get(name).unwrap_or(&NULL);
+                write(attr, attr_type, &path.attr(name), out)?;
+            }
         }
-        _ => Err(mismatch()),
+        _ => return Err(CodecError::mismatch(&path.path(), ty, value.kind())),
+    }
+    Ok(())
+}
+
+fn write_number(out: &mut Vec<u8>, number: &Number, path: &Trail<'_>) -> Result<(), CodecError> {
+    match number {
+        Number::Int(i) => write_int(out, *i),
+        Number::Float(f) if f.is_nan() => return Err(malformed(path, "nan is not a number")),
+        Number::Float(f) => match Number::Float(*f).as_i64() {
+            Some(i) => write_int(out, i),
+            None => {
+                out.push(0xcb);
+                out.extend_from_slice(&f.to_be_bytes());
+            }
+        },
+        Number::Big(text) if Number::parse(text).is_some() => write_str(out, text, path)?,
+        Number::Big(text) => return Err(malformed(path, format!("{text:?} is not a number"))),
+    }
+    Ok(())
+}
+
+/// An integer in its smallest form: positive ones unsigned, negative ones signed.
+fn write_int(out: &mut Vec<u8>, i: i64) {
+    if let Ok(u) = u64::try_from(i) {
+        if u < 0x80 {
+            out.push(u as u8);
+        } else if let Ok(u) = u8::try_from(u) {
+            out.extend_from_slice(&[0xcc, u]);
+        } else if let Ok(u) = u16::try_from(u) {
+            out.push(0xcd);
+            out.extend_from_slice(&u.to_be_bytes());
+        } else if let Ok(u) = u32::try_from(u) {
+            out.push(0xce);
+            out.extend_from_slice(&u.to_be_bytes());
+        } else {
+            out.push(0xcf);
+            out.extend_from_slice(&u.to_be_bytes());
+        }
+    } else if i >= -32 {
+        // Negative fixint: the byte is the value's two's complement.
+        out.extend_from_slice(&(i as i8).to_be_bytes());
+    } else if let Ok(s) = i8::try_from(i) {
+        out.push(0xd0);
+        out.extend_from_slice(&s.to_be_bytes());
+    } else if let Ok(s) = i16::try_from(i) {
+        out.push(0xd1);
+        out.extend_from_slice(&s.to_be_bytes());
+    } else if let Ok(s) = i32::try_from(i) {
+        out.push(0xd2);
+        out.extend_from_slice(&s.to_be_bytes());
+    } else {
+        out.push(0xd3);
+        out.extend_from_slice(&i.to_be_bytes());
     }
 }
 
-fn number_to_mp(number: &Number, path: &AttributePath) -> Result<Mp, CodecError> {
-    match number {
-        Number::Int(i) => Ok(Mp::from(*i)),
-        Number::Float(f) if f.is_nan() => {
-            Err(CodecError::malformed(FORMAT, path, "nan is not a number"))
-        }
-        Number::Float(f) => match Number::Float(*f).as_i64() {
-            Some(i) => Ok(Mp::from(i)),
-            None => Ok(Mp::F64(*f)),
-        },
-        Number::Big(text) if Number::parse(text).is_some() => Ok(Mp::from(text.as_str())),
-        Number::Big(text) => Err(CodecError::malformed(
-            FORMAT,
-            path,
-            format!("{text:?} is not a number"),
-        )),
+fn write_str(out: &mut Vec<u8>, s: &str, path: &Trail<'_>) -> Result<(), CodecError> {
+    if s.len() < 32 {
+        out.push(0xa0 | s.len() as u8);
+    } else {
+        write_len(out, s.len(), Some(0xd9), 0xda, 0xdb, path)?;
     }
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+
+fn write_bin(out: &mut Vec<u8>, bytes: &[u8], path: &Trail<'_>) -> Result<(), CodecError> {
+    write_len(out, bytes.len(), Some(0xc4), 0xc5, 0xc6, path)?;
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+fn write_array_len(out: &mut Vec<u8>, len: usize, path: &Trail<'_>) -> Result<(), CodecError> {
+    if len < 16 {
+        out.push(0x90 | len as u8);
+        Ok(())
+    } else {
+        write_len(out, len, None, 0xdc, 0xdd, path)
+    }
+}
+
+fn write_map_len(out: &mut Vec<u8>, len: usize, path: &Trail<'_>) -> Result<(), CodecError> {
+    if len < 16 {
+        out.push(0x80 | len as u8);
+        Ok(())
+    } else {
+        write_len(out, len, None, 0xde, 0xdf, path)
+    }
+}
+
+/// A length in the 8-bit form (if the item has one), else the 16- or 32-bit form.
+fn write_len(
+    out: &mut Vec<u8>,
+    len: usize,
+    m8: Option<u8>,
+    m16: u8,
+    m32: u8,
+    path: &Trail<'_>,
+) -> Result<(), CodecError> {
+    if let (Some(m8), Ok(n)) = (m8, u8::try_from(len)) {
+        out.extend_from_slice(&[m8, n]);
+    } else if let Ok(n) = u16::try_from(len) {
+        out.push(m16);
+        out.extend_from_slice(&n.to_be_bytes());
+    } else if let Ok(n) = u32::try_from(len) {
+        out.push(m32);
+        out.extend_from_slice(&n.to_be_bytes());
+    } else {
+        return Err(malformed(
+            path,
+            format!("{len} items are more than msgpack can hold"),
+        ));
+    }
+    Ok(())
+}
+
+fn malformed(path: &Trail<'_>, message: impl Into<String>) -> CodecError {
+    CodecError::malformed(FORMAT, &path.path(), message)
 }
 
 #[cfg(test)]
@@ -95,6 +190,7 @@ mod tests {
 
     use super::super::{decode, encode};
     use super::*;
+    use crate::codec::AttributePath;
 
     fn hex(text: &str) -> Vec<u8> {
         text.split_whitespace()
