@@ -7,7 +7,7 @@
 //! put in a URL path; a bad one is a [`BackendError::Invalid`] with status 0 and `field`
 //! `orgId` or `apiUserId` (the API's own names; `desc` and `roles` likewise for the body).
 //!
-//! # Authentication ([`auth`])
+//! # Authentication (`auth`)
 //! - **HTTP Digest** (programmatic API key): the first request goes out without credentials
 //!   and is answered 401 with a `WWW-Authenticate: Digest` challenge; it is replayed (same
 //!   method, URI and body) with the answer. The challenge is kept and reused, `nc` counting
@@ -30,7 +30,7 @@
 //! [`ListCache::DEFAULT_TTL`] (concurrent callers wait on the same fetch); a key absent from
 //! it is confirmed with a real GET. Listings read every page (`itemsPerPage=500`, `pageNum`
 //! from 1, `includeCount=false`) until a short or empty page, at most
-//! [`super::support::MAX_LISTING_ITEMS`] items. Every write invalidates the organization's
+//! `MAX_LISTING_ITEMS` (100,000) items. Every write invalidates the organization's
 //! listing. Roles read back keep only `ORG_*` roles of the key's organization; Atlas reports no
 //! creation time, so `created_at` is `None`.
 //!
