@@ -96,12 +96,8 @@ pub(super) async fn list_keys(
     let q = ListQuery::parse(uri.query())?;
     let page = shared.read(|s| {
         let data = &s.braintrust;
-        let org_id = match &q.org_name {
-            Some(n) => match data.orgs.iter().find(|o| o.name == *n) {
-                Some(o) => Some(o.id.as_str()),
-                None => return Ok(Vec::new()),
-            },
-            None => None,
+        let Some(org_id) = data.org_filter(q.org_name.as_deref()) else {
+            return Ok(Vec::new());
         };
         q.page(
             &data.api_keys,

@@ -307,6 +307,15 @@ impl BraintrustData {
     pub(super) fn org_named(&self, name: &str) -> Option<&Org> {
         self.orgs.iter().find(|o| o.name == name)
     }
+
+    /// A listing's `org_name` filter as an organization id: `Some(None)` without a filter,
+    /// `None` when no organization has that name (the listing is then empty).
+    pub(super) fn org_filter(&self, org_name: Option<&str>) -> Option<Option<&str>> {
+        match org_name {
+            Some(n) => self.org_named(n).map(|o| Some(o.id.as_str())),
+            None => Some(None),
+        }
+    }
 }
 
 /// The current time as RFC 3339 with milliseconds, as Braintrust reports times.
