@@ -6,7 +6,7 @@
 //! first deletes the keys of its organization whose marker has expired (runs that ended
 //! before they could close theirs), and nothing else.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::ProviderState;
-use crate::backend::{ApiKey, Backend, BackendKind, Capabilities, NewApiKey, RoleChange};
+use crate::backend::{ApiKey, Backend, BackendKind, Capabilities, NewApiKey};
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::{
     parse_duration_within, CloseRequest, Diagnostics, EphemeralResource, OpenRequest, OpenResponse,
@@ -22,7 +22,8 @@ use crate::framework::{
 };
 
 use super::api_key::{
-    attribute_of_field, project_roles_of, string_vec, validate_config, validate_for_backend,
+    attribute_of_field, project_roles_of, string_vec, sync_project_roles, validate_config,
+    validate_for_backend,
 };
 use super::api_keys_data_source::org_id;
 use super::{backend_diagnostic, ephemeral_marker as marker};
@@ -230,9 +231,21 @@ impl ApiKeyEphemeral {
         let key_org = created.key.org_id.clone().unwrap_or_else(|| org_id.clone());
         if kind == BackendKind::Atlas {
             let wanted = project_roles_of(config.attr("project_roles"));
-            if let Err(failed) =
-                assign_project_roles(backend.as_ref(), &key_org, &created.key.id, &wanted).await
-            {
+            if let Err(failed) = sync_project_roles(
+                backend.as_ref(),
+                &key_org,
+                &created.key.id,
+                &BTreeMap::new(),
+                &wanted,
+            )
+            .await
+            .map_err(|e| {
+                backend_diagnostic(
+                    "Unable to give the ephemeral API key its project roles",
+                    &e,
+                    attribute_of_field,
+                )
+            }) {
                 // Terraform never closes a failed open: the half-made key goes now.
                 let made = Private {
                     org_id: key_org,
@@ -286,32 +299,6 @@ impl ApiKeyEphemeral {
         );
         Ok((result, private, diagnostics))
     }
-}
-
-/// Gives a new Atlas key its project roles, one request per project.
-///
-/// # Errors
-/// The first assignment the vendor refused, on `project_roles`.
-async fn assign_project_roles(
-    backend: &dyn Backend,
-    org_id: &str,
-    id: &str,
-    wanted: &BTreeMap<String, BTreeSet<String>>,
-) -> Result<(), Diagnostics> {
-    for (project, roles) in wanted {
-        let roles: Vec<String> = roles.iter().cloned().collect();
-        backend
-            .set_project_roles(org_id, id, project, &roles, RoleChange::Assign)
-            .await
-            .map_err(|e| {
-                backend_diagnostic(
-                    "Unable to give the ephemeral API key its project roles",
-                    &e,
-                    attribute_of_field,
-                )
-            })?;
-    }
-    Ok(())
 }
 
 /// Deletes the keys of `org_id` whose marker expired before `now`: a warning with their

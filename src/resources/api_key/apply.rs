@@ -306,7 +306,7 @@ pub(super) async fn sync_access_list(
 
 /// Moves a key's project roles from `before` to `after`: new projects assigned, changed ones
 /// replaced, dropped ones unassigned.
-pub(super) async fn sync_project_roles(
+pub(crate) async fn sync_project_roles(
     backend: &dyn Backend,
     org: &str,
     id: &str,
