@@ -259,6 +259,13 @@ impl LogBuffer {
     /// A JSON subscriber at TRACE level writing here, installed for the current thread
     /// until the guard drops.
     pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+        // While only one dispatcher is registered, `tracing` computes a new callsite's
+        // interest and the global max level from the default of whichever thread gets
+        // there first: another test's thread, with no subscriber, would switch our events
+        // off. A second dispatcher that lives for the whole run keeps it asking all of them.
+        static ALWAYS_TWO: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+        ALWAYS_TWO
+            .get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
         let writer = self.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
@@ -356,5 +363,33 @@ pub(crate) fn decode_everything(
             &ctx,
         );
         assert!(err.to_string().chars().count() < 2_400);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogBuffer;
+
+    /// A thread with no subscriber that meets a callsite first, or rebuilds the interest
+    /// cache, must not switch off the events of a test that installed a `LogBuffer`.
+    #[test]
+    fn a_log_buffer_keeps_logging_whatever_other_threads_do() {
+        fn emit(n: u32) {
+            tracing::debug!(n, "seen by the buffer");
+        }
+        let logs = LogBuffer::default();
+        let _guard = logs.install();
+        std::thread::spawn(|| {
+            emit(0);
+            tracing::callsite::rebuild_interest_cache();
+        })
+        .join()
+        .ok();
+        emit(1);
+        let text = logs.text();
+        assert!(
+            text.contains("seen by the buffer"),
+            "events were lost: {text:?}"
+        );
     }
 }
