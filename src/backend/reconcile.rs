@@ -29,8 +29,9 @@
 //! # Cost
 //! In the no-fault case a create is one request, plus the baseline listing once per scope and
 //! process. After a lost answer: one listing per look (up to three looks, backing off, while
-//! the listing does not show the attempt's object yet), one delete per proven object, one
-//! more POST.
+//! the listing does not show the attempt's object yet; a look whose listing fails after its
+//! own retries is tried again, twice at most, after the longest backoff), one delete per
+//! proven object, one more POST.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -381,7 +382,10 @@ impl Reconciler {
                     .is_some_and(|p| p.deleted.is_none())
             };
             if newest_unresolved() {
-                match self.look(http, op, baseline.as_deref(), slot, call).await {
+                match self
+                    .look_persistently(http, op, baseline.as_deref(), slot, call)
+                    .await
+                {
                     Ok(Verdict::Nothing) => {}
                     Ok(Verdict::Unproven(candidates)) => {
                         return Err(annotate(
@@ -458,6 +462,41 @@ impl Reconciler {
             }
         }
     }
+
+    /// [`Self::look`], tried again (up to [`Self::CHECK_ROUNDS`] times in all, after the
+    /// longest backoff) while the listing itself fails: an object whose attempt is never
+    /// checked stays at the vendor without its secret, so a listing refused for a moment
+    /// (a 429, a 503) must not end the check. A stop ends it at once.
+    async fn look_persistently<C: Create>(
+        &self,
+        http: &HttpClient,
+        op: &C,
+        baseline: Option<&HashSet<String>>,
+        slot: &Slot,
+        call: u64,
+    ) -> Result<Verdict, BackendError> {
+        let mut round = 1;
+        loop {
+            let result = self.look(http, op, baseline, slot, call).await;
+            if result.is_ok() || round >= Self::CHECK_ROUNDS || http.interrupt().is_triggered() {
+                return result;
+            }
+            if let Err(e) = &result {
+                tracing::warn!(vendor = http.vendor(), error = %e, "checking a lost create failed; trying again");
+            }
+            if http
+                .pause(http.backoff().max, "checking a lost create again")
+                .await
+                .is_err()
+            {
+                return result;
+            }
+            round += 1;
+        }
+    }
+
+    /// How many times a lost create's check is tried while its listing fails.
+    const CHECK_ROUNDS: u32 = 3;
 
     /// Lists the scope (up to three looks while nothing is found for `call`'s newest lost
     /// attempt) and judges what it shows against every unresolved lost attempt of the slot.

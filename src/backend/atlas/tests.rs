@@ -1462,6 +1462,36 @@ fn object_id_times() {
 }
 
 #[tokio::test]
+async fn a_lost_create_is_checked_again_while_its_listing_fails() {
+    let mock = Mock::start(MockAuth::Digest).await;
+    let client = mock.digest_client();
+    client
+        .create_api_key(&new_key("first", &["ORG_MEMBER"]))
+        .await
+        .unwrap();
+    // The answer is lost after the key was made, and the listing that would find it fails
+    // through all of its retries (4 attempts) once.
+    mock.fault(Method::POST, "/apiKeys", FaultKind::CommitThen(500), 1);
+    mock.fault(
+        Method::GET,
+        "/apiKeys",
+        FaultKind::Respond {
+            status: 503,
+            body: api_error(503, "SERVICE_UNAVAILABLE", "try later").to_string(),
+            content_type: "application/json",
+            retry_after: Some(0),
+        },
+        4,
+    );
+    let created = client
+        .create_api_key(&new_key("checked", &["ORG_MEMBER"]))
+        .await
+        .expect("the check is tried again, finds the lost key and deletes it");
+    assert_eq!(mock.keys_named("checked").len(), 1);
+    assert_eq!(mock.keys_named("checked")[0], created.key.id);
+}
+
+#[tokio::test]
 async fn trace_logs_carry_no_secrets() {
     let logs = crate::backend::test_support::LogBuffer::default();
     let _guard = logs.install();
