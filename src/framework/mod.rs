@@ -8,6 +8,7 @@
 
 mod diagnostics;
 mod duration;
+pub mod model;
 
 use std::sync::Arc;
 

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::ProviderState;
 use crate::backend::{ApiKey, Backend, BackendKind, Capabilities, NewApiKey};
-use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
+use crate::codec::{Attribute, Block, Schema, Type, Value};
 use crate::framework::{
     parse_duration_within, CloseRequest, Diagnostics, EphemeralResource, OpenRequest, OpenResponse,
     Severity,
@@ -23,7 +23,7 @@ use crate::framework::{
 
 use super::api_key::{
     attribute_of_field, project_roles_of, string_vec, sync_project_roles, validate_config,
-    validate_for_backend,
+    validate_for_backend, ApiKeyModel,
 };
 use super::api_keys_data_source::org_id;
 use super::{backend_diagnostic, ephemeral_marker as marker};
@@ -42,6 +42,38 @@ const TRACELOOP_REASON: &str = "traceloop issues API keys per environment when t
 // Schema
 // ---------------------------------------------------------------------------------------
 
+crate::model! {
+    /// An ephemeral `keysmith_api_key` object: its configuration or result (see [`schema`]).
+    struct EphemeralKeyModel, attributes EphemeralKeyAttr {
+        name: Name,
+        org_id: OrgId,
+        org_name: OrgName,
+        roles: Roles,
+        project_roles: ProjectRoles,
+        ttl: Ttl,
+        id: Id,
+        public_key: PublicKey,
+        secret: Secret,
+        expires_at: ExpiresAt,
+    }
+}
+
+use EphemeralKeyAttr as A;
+
+impl EphemeralKeyModel {
+    /// The attributes it shares with the managed resource, for the managed resource's rules.
+    fn as_key(&self) -> ApiKeyModel {
+        ApiKeyModel {
+            name: self.name.clone(),
+            org_id: self.org_id.clone(),
+            org_name: self.org_name.clone(),
+            roles: self.roles.clone(),
+            project_roles: self.project_roles.clone(),
+            ..ApiKeyModel::default()
+        }
+    }
+}
+
 fn schema() -> Schema {
     let block = Block::new(
         "A short-lived API key on the configured backend (Atlas, Braintrust or env0) that exists only while one Terraform run needs it: keysmith creates it when Terraform opens the ephemeral resource and deletes it when Terraform closes it. Its `secret` is never written to a plan or to state, so it can configure another provider (a `provider` block, or a write-only argument) without leaving a credential behind.\n\n\
@@ -49,56 +81,56 @@ fn schema() -> Schema {
          Traceloop issues API keys per environment when an organization is created, so it has no ephemeral keys.",
     )
     .attribute(
-        Attribute::new("name", Type::String)
+        Attribute::new(A::Name.name(), Type::String)
             .required()
             .description("Name of the key. At the vendor it is followed by the expiry marker; a name too long for both to fit in 250 characters is shortened (by characters)."),
     )
     .attribute(
-        Attribute::new("org_id", Type::String)
+        Attribute::new(A::OrgId.name(), Type::String)
             .optional()
             .computed()
             .description("Organization of the key. Atlas: required, the 24-hex organization id. env0: `organizationId`, defaults to the provider's `organization_id`. Braintrust: computed from the response."),
     )
     .attribute(
-        Attribute::new("org_name", Type::String)
+        Attribute::new(A::OrgName.name(), Type::String)
             .optional()
             .computed()
             .description("Braintrust only: the organization, by name, the key is created in (defaults to the provider's `org_name`)."),
     )
     .attribute(
-        Attribute::new("roles", Type::set(Type::String))
+        Attribute::new(A::Roles.name(), Type::set(Type::String))
             .optional()
             .description("Roles of the key, as for the managed `keysmith_api_key`. Atlas: required, at least one `ORG_*` role. env0: required, exactly one of `Admin`, `User` or a custom role id. Braintrust: must not be set."),
     )
     .attribute(
-        Attribute::new("project_roles", Type::map(Type::set(Type::String)))
+        Attribute::new(A::ProjectRoles.name(), Type::map(Type::set(Type::String)))
             .optional()
             .description("Project id → roles in that project, as for the managed `keysmith_api_key`. Atlas: at least one `GROUP_*` role per project, assigned right after the key is created. env0: exactly one of `Planner`, `Viewer`, `Deployer`, `Admin` per project, only with a non-`Admin` role."),
     )
     .attribute(
-        Attribute::new("ttl", Type::String)
+        Attribute::new(A::Ttl.name(), Type::String)
             .optional()
             .computed()
             .description("How long the key may outlive a run that never closed it: its marker's expiry is the creation time plus `ttl`. A duration from `\"1m\"` to `\"24h\"`; default `\"1h\"`. Choose one longer than the run: an open by another run after the expiry deletes the key."),
     )
     .attribute(
-        Attribute::new("id", Type::String)
+        Attribute::new(A::Id.name(), Type::String)
             .computed()
             .description("The backend's id of the key: Atlas 24-hex id, Braintrust UUID, env0 id."),
     )
     .attribute(
-        Attribute::new("public_key", Type::String)
+        Attribute::new(A::PublicKey.name(), Type::String)
             .computed()
             .description("The non-secret half of the credential: Atlas `publicKey`, env0 `apiKeyId`; null on Braintrust."),
     )
     .attribute(
-        Attribute::new("secret", Type::String)
+        Attribute::new(A::Secret.name(), Type::String)
             .computed()
             .sensitive()
             .description("The secret (Atlas `privateKey`, Braintrust `key`, env0 `apiKeySecret`), never written to a plan or state."),
     )
     .attribute(
-        Attribute::new("expires_at", Type::String)
+        Attribute::new(A::ExpiresAt.name(), Type::String)
             .computed()
             .description("Creation time + `ttl` (RFC 3339, UTC, whole seconds): the time in the key's marker."),
     );
@@ -110,17 +142,22 @@ fn schema() -> Schema {
 // ---------------------------------------------------------------------------------------
 
 /// `ttl` as a duration, or why it is not one.
-fn ttl_of(config: &Value) -> Result<Duration, String> {
-    let text = config.attr("ttl").as_str().unwrap_or(DEFAULT_TTL);
+fn ttl_of(config: &EphemeralKeyModel) -> Result<Duration, String> {
+    let text = config.ttl.as_str().unwrap_or(DEFAULT_TTL);
     parse_duration_within(text, MIN_TTL, MAX_TTL)
 }
 
+/// `ttl` as a diagnostic.
+fn invalid_ttl(why: String) -> Diagnostics {
+    Diagnostics::attribute_error(A::Ttl.path(), "Invalid ttl", why)
+}
+
 /// Checks that need no backend: ValidateEphemeralResourceConfig.
-fn validate_ephemeral(config: &Value) -> Diagnostics {
-    let mut diags = validate_config(config);
-    if config.attr("ttl").is_known() {
+fn validate_ephemeral(config: &EphemeralKeyModel) -> Diagnostics {
+    let mut diags = validate_config(&config.as_key());
+    if config.ttl.is_known() {
         if let Err(why) = ttl_of(config) {
-            diags.push_attribute_error(AttributePath::attr("ttl"), "Invalid ttl", why);
+            diags.extend(invalid_ttl(why));
         }
     }
     diags
@@ -137,11 +174,11 @@ fn refusal(kind: BackendKind) -> Option<Diagnostics> {
 }
 
 /// Checks against the configured backend (at open): the managed resource's rules.
-fn validate_for_open(kind: BackendKind, config: &Value) -> Diagnostics {
+fn validate_for_open(kind: BackendKind, config: &EphemeralKeyModel) -> Diagnostics {
     if let Some(refused) = refusal(kind) {
         return refused;
     }
-    let mut diags = validate_for_backend(kind, config);
+    let mut diags = validate_for_backend(kind, &config.as_key());
     diags.extend(validate_ephemeral(config));
     diags
 }
@@ -178,20 +215,27 @@ impl ApiKeyEphemeral {
     }
 
     /// Creates the key; the result, the private data and the warnings (the sweep's).
-    async fn open_key(&self, config: &Value) -> Result<(Value, Vec<u8>, Diagnostics), Diagnostics> {
+    async fn open_key(
+        &self,
+        config: EphemeralKeyModel,
+    ) -> Result<(Value, Vec<u8>, Diagnostics), Diagnostics> {
         let backend = self.state.backend()?;
         let kind = backend.kind();
-        let checks = validate_for_open(kind, config);
+        let checks = validate_for_open(kind, &config);
         if checks.has_errors() {
             return Err(checks);
         }
-        let ttl = ttl_of(config).map_err(|why| {
-            Diagnostics::attribute_error(AttributePath::attr("ttl"), "Invalid ttl", why)
-        })?;
-        let org_id = org_id(&self.state, backend.as_ref(), config).await?;
+        let ttl = ttl_of(&config).map_err(invalid_ttl)?;
+        let org_id = org_id(
+            &self.state,
+            backend.as_ref(),
+            &config.org_id,
+            &config.org_name,
+        )
+        .await?;
         let org_name = match kind {
             BackendKind::Braintrust => config
-                .attr("org_name")
+                .org_name
                 .as_str()
                 .map(str::to_string)
                 .or_else(|| self.state.defaults().org),
@@ -202,23 +246,19 @@ impl ApiKeyEphemeral {
         let mut diagnostics = checks;
         diagnostics.extend(sweep(backend.as_ref(), &org_id, now).await?);
 
-        let expires = marker::expiry(now, ttl).map_err(|why| {
-            Diagnostics::attribute_error(AttributePath::attr("ttl"), "Invalid ttl", why)
-        })?;
+        let expires = marker::expiry(now, ttl).map_err(invalid_ttl)?;
         let stamp = marker::format_stamp(expires).unwrap_or_default();
-        let name = config.attr("name").as_str().unwrap_or_default();
-        let marked = marker::marked_name(name, expires).map_err(|why| {
-            Diagnostics::attribute_error(AttributePath::attr("ttl"), "Invalid ttl", why)
-        })?;
+        let name = config.name.as_str().unwrap_or_default();
+        let marked = marker::marked_name(name, expires).map_err(invalid_ttl)?;
         let new = NewApiKey {
             org_id: (kind != BackendKind::Braintrust).then(|| org_id.clone()),
             org_name: org_name.clone(),
             name: marked,
-            roles: string_vec(config.attr("roles")),
+            roles: string_vec(&config.roles),
             // Atlas assigns project roles to the key once it exists (below).
             project_roles: match kind {
                 BackendKind::Atlas => BTreeMap::new(),
-                _ => project_roles_of(config.attr("project_roles")),
+                _ => project_roles_of(&config.project_roles),
             },
             // SPEC §4a: ephemeral keys are never service tokens (for now).
             service_account_id: None,
@@ -230,7 +270,7 @@ impl ApiKeyEphemeral {
 
         let key_org = created.key.org_id.clone().unwrap_or_else(|| org_id.clone());
         if kind == BackendKind::Atlas {
-            let wanted = project_roles_of(config.attr("project_roles"));
+            let wanted = project_roles_of(&config.project_roles);
             if let Err(failed) = sync_project_roles(
                 backend.as_ref(),
                 &key_org,
@@ -257,21 +297,19 @@ impl ApiKeyEphemeral {
                 return Err(diags);
             }
         }
-        let mut result = config.clone();
-        result.set_attr("id", Value::from(created.key.id.as_str()));
-        if result.attr("org_id").is_null() {
-            result.set_attr("org_id", Value::from(key_org.as_str()));
+        let mut result = config;
+        result.id = Value::from(created.key.id.as_str());
+        if result.org_id.is_null() {
+            result.org_id = Value::from(key_org.as_str());
         }
-        result.set_attr("org_name", Value::opt_string(org_name));
-        if result.attr("ttl").is_null() {
-            result.set_attr("ttl", Value::from(DEFAULT_TTL));
+        result.org_name = Value::opt_string(org_name);
+        if result.ttl.is_null() {
+            result.ttl = Value::from(DEFAULT_TTL);
         }
-        result.set_attr(
-            "public_key",
-            Value::opt_string(created.key.public_key.clone()),
-        );
-        result.set_attr("secret", Value::from(created.secret.expose()));
-        result.set_attr("expires_at", Value::from(stamp.as_str()));
+        result.public_key = Value::opt_string(created.key.public_key.clone());
+        result.secret = Value::from(created.secret.expose());
+        result.expires_at = Value::from(stamp.as_str());
+        let result = Value::from(result);
         let private = Private {
             org_id: key_org,
             id: created.key.id.clone(),
@@ -394,12 +432,12 @@ impl EphemeralResource for ApiKeyEphemeral {
         // Terraform validates again, on the configured provider, right before it opens.
         match self.state.kind().and_then(refusal) {
             Some(refused) => refused,
-            None => validate_ephemeral(config),
+            None => validate_ephemeral(&EphemeralKeyModel::from(config)),
         }
     }
 
     async fn open(&self, req: OpenRequest) -> OpenResponse {
-        match self.open_key(&req.config).await {
+        match self.open_key(req.config.into()).await {
             Ok((result, private, diagnostics)) => OpenResponse {
                 result,
                 private,
@@ -434,12 +472,8 @@ impl EphemeralResource for ApiKeyEphemeral {
 mod tests {
     use super::*;
 
-    fn config(attrs: &[(&str, Value)]) -> Value {
-        let mut v = super::super::null_object(&schema());
-        for (k, val) in attrs {
-            v.set_attr(k, val.clone());
-        }
-        v
+    fn config(attrs: &[(&str, Value)]) -> EphemeralKeyModel {
+        EphemeralKeyModel::from(Value::object(attrs.iter().cloned()))
     }
 
     #[test]
@@ -460,7 +494,7 @@ mod tests {
             ]));
             assert_eq!(!diags.has_errors(), ok, "{ttl}: {diags:?}");
             if !ok {
-                assert_eq!(diags.0[0].attribute, Some(AttributePath::attr("ttl")));
+                assert_eq!(diags.0[0].attribute, Some(A::Ttl.path()));
             }
         }
         // Unknown at validation: judged at open.
@@ -488,9 +522,9 @@ mod tests {
         ]);
         assert!(!validate_for_open(BackendKind::Atlas, &atlas).has_errors());
         let mut with_org_name = atlas.clone();
-        with_org_name.set_attr("org_name", Value::from("acme"));
+        with_org_name.org_name = Value::from("acme");
         let diags = validate_for_open(BackendKind::Atlas, &with_org_name);
-        assert_eq!(diags.0[0].attribute, Some(AttributePath::attr("org_name")));
+        assert_eq!(diags.0[0].attribute, Some(A::OrgName.path()));
         let braintrust_roles = config(&[
             ("name", Value::from("k")),
             ("roles", Value::string_set(["x"])),

@@ -60,12 +60,12 @@ impl ListResource for ApiKeyList {
                     .map_err(|e| {
                         backend_diagnostic("Unable to read an access list", &e, |_| None)
                     })?;
-                state.set_attr("access_list", Value::string_set(entries));
+                state.access_list = Value::string_set(entries);
             }
             listed.push(ListedResource {
                 identity: listed_identity(key, &org_id),
                 display_name: key.name.clone(),
-                state: Some(state),
+                state: Some(state.into()),
             });
         }
         Ok(listed)

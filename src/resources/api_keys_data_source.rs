@@ -122,7 +122,13 @@ pub(crate) async fn list_selected_keys(
             ),
         ));
     }
-    let org_id = org_id(state, backend, config).await?;
+    let org_id = org_id(
+        state,
+        backend,
+        config.attr("org_id"),
+        config.attr("org_name"),
+    )
+    .await?;
     let keys = backend
         .list_api_keys(&org_id)
         .await
@@ -135,25 +141,21 @@ pub(crate) async fn list_selected_keys(
     Ok((org_id, keys))
 }
 
-/// The organization whose keys to list.
+/// The organization whose keys to list, from the configured `org_id` or `org_name`.
 pub(crate) async fn org_id(
     state: &ProviderState,
     backend: &dyn Backend,
-    config: &Value,
+    org_id: &Value,
+    org_name: &Value,
 ) -> Result<String, Diagnostics> {
-    if let Some(id) = config.attr("org_id").as_str() {
+    if let Some(id) = org_id.as_str() {
         return Ok(id.to_string());
     }
     let kind = backend.kind();
     let default = state.defaults().org;
     match kind {
         BackendKind::Braintrust => {
-            let Some(name) = config
-                .attr("org_name")
-                .as_str()
-                .map(str::to_string)
-                .or(default)
-            else {
+            let Some(name) = org_name.as_str().map(str::to_string).or(default) else {
                 return Err(Diagnostics::attribute_error(
                     AttributePath::attr("org_name"),
                     "Missing organization",

@@ -6,8 +6,9 @@
 //! a service token.
 
 use crate::backend::{ApiKey, Backend, BackendError, BackendKind, NewApiKey};
-use crate::codec::{AttributePath, Value};
+use crate::codec::Value;
 use crate::framework::Diagnostics;
+use crate::resources::api_key::{ApiKeyAttr, ApiKeyModel};
 
 /// `8-4-4-4-12` hexadecimal digits.
 fn is_uuid(s: &str) -> bool {
@@ -20,11 +21,11 @@ fn is_uuid(s: &str) -> bool {
 }
 
 /// The check that needs no backend (ValidateResourceConfig): a set id is not blank.
-pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
-    if let Some(account) = config.attr("service_account_id").as_str() {
+pub(super) fn validate_config(config: &ApiKeyModel, diags: &mut Diagnostics) {
+    if let Some(account) = config.service_account_id.as_str() {
         if account.trim().is_empty() {
             diags.push_attribute_error(
-                AttributePath::attr("service_account_id"),
+                ApiKeyAttr::ServiceAccountId.path(),
                 "Invalid service account id",
                 "`service_account_id` must not be empty: set a service account's id, or leave it unset for an API key.",
             );
@@ -34,11 +35,11 @@ pub(super) fn validate_config(config: &Value, diags: &mut Diagnostics) {
 
 /// The check on a Braintrust configuration (at plan): the id is a UUID, as Braintrust's ids
 /// are. (On the other backends the attribute is refused by the backend rules.)
-pub(super) fn validate_for_braintrust(config: &Value, diags: &mut Diagnostics) {
-    if let Some(account) = config.attr("service_account_id").as_str() {
+pub(super) fn validate_for_braintrust(config: &ApiKeyModel, diags: &mut Diagnostics) {
+    if let Some(account) = config.service_account_id.as_str() {
         if !account.trim().is_empty() && !is_uuid(account) {
             diags.push_attribute_error(
-                AttributePath::attr("service_account_id"),
+                ApiKeyAttr::ServiceAccountId.path(),
                 "Invalid service account id",
                 format!("{account:?} is not a Braintrust service account id (a UUID such as 0c6e8a5e-2f4b-4d8e-9a51-3b7c1d2e4f60)."),
             );
@@ -50,24 +51,21 @@ pub(super) fn validate_for_braintrust(config: &Value, diags: &mut Diagnostics) {
 /// spelling of the same id is kept (UUIDs compare without case), and so is its value when
 /// Braintrust leaves the field out (it is nullable). An API key reports none: the state's
 /// value stays (null, unless configured, which then plans a replacement after an import).
-pub(super) fn merge_service_account(state: &mut Value, key: &ApiKey) {
+pub(super) fn merge_service_account(state: &mut ApiKeyModel, key: &ApiKey) {
     let Some(reported) = &key.service_account_id else {
         return;
     };
-    let held = state.attr("service_account_id").as_str();
+    let held = state.service_account_id.as_str();
     if !held.is_some_and(|h| h.eq_ignore_ascii_case(reported)) {
-        state.set_attr("service_account_id", Value::from(reported.as_str()));
+        state.service_account_id = Value::from(reported.as_str());
     }
 }
 
 /// A key whose state has a service account is a service token: says so to the client, which
 /// then reads and deletes it without trying it as an API key first (one listing or request
 /// fewer in a new provider process).
-pub(super) fn hint_kind(backend: &dyn Backend, state: &Value) {
-    if let (Some(id), Some(_)) = (
-        state.attr("id").as_str(),
-        state.attr("service_account_id").as_str(),
-    ) {
+pub(super) fn hint_kind(backend: &dyn Backend, state: &ApiKeyModel) {
+    if let (Some(id), Some(_)) = (state.id.as_str(), state.service_account_id.as_str()) {
         backend.known_service_token(id);
     }
 }
@@ -108,6 +106,7 @@ pub(super) fn refusal_hint(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::AttributePath;
     use crate::resources::api_key::{validate_config as validate, validate_for_backend};
 
     const ACCOUNT: &str = "0c6e8a5e-2f4b-4d8e-9a51-3b7c1d2e4f60";
@@ -115,10 +114,11 @@ mod tests {
     #[test]
     fn service_account_id_is_braintrust_only_and_a_uuid() {
         for kind in [BackendKind::Atlas, BackendKind::Env0] {
-            let config = Value::object([
-                ("name", Value::from("k")),
-                ("service_account_id", Value::from(ACCOUNT)),
-            ]);
+            let config = ApiKeyModel {
+                name: Value::from("k"),
+                service_account_id: Value::from(ACCOUNT),
+                ..ApiKeyModel::default()
+            };
             let diags = validate_for_backend(kind, &config);
             let refusal = diags
                 .0
@@ -127,11 +127,10 @@ mod tests {
                 .unwrap_or_else(|| panic!("{kind:?}: {diags:?}"));
             assert!(refusal.detail.contains(kind.name()), "{}", refusal.detail);
         }
-        let token = |id: &str| {
-            Value::object([
-                ("name", Value::from("k")),
-                ("service_account_id", Value::from(id)),
-            ])
+        let token = |id: &str| ApiKeyModel {
+            name: Value::from("k"),
+            service_account_id: Value::from(id),
+            ..ApiKeyModel::default()
         };
         assert!(!validate_for_backend(BackendKind::Braintrust, &token(ACCOUNT)).has_errors());
         let diags = validate_for_backend(BackendKind::Braintrust, &token("sa-1"));
@@ -178,19 +177,16 @@ mod tests {
             service_account_id: Some(ACCOUNT.into()),
             ..ApiKey::default()
         };
-        let mut state = Value::object([("service_account_id", Value::Null)]);
+        let mut state = ApiKeyModel::default();
         merge_service_account(&mut state, &key);
-        assert_eq!(state.attr("service_account_id"), &Value::from(ACCOUNT));
+        assert_eq!(state.service_account_id, Value::from(ACCOUNT));
         let upper = ACCOUNT.to_ascii_uppercase();
-        state.set_attr("service_account_id", Value::from(upper.as_str()));
+        state.service_account_id = Value::from(upper.as_str());
         merge_service_account(&mut state, &key);
-        assert_eq!(
-            state.attr("service_account_id"),
-            &Value::from(upper.as_str())
-        );
+        assert_eq!(state.service_account_id, Value::from(upper.as_str()));
         // An API key reports no service account: the state's value stays.
-        let mut api_key_state = Value::object([("service_account_id", Value::Null)]);
+        let mut api_key_state = ApiKeyModel::default();
         merge_service_account(&mut api_key_state, &ApiKey::default());
-        assert!(api_key_state.attr("service_account_id").is_null());
+        assert!(api_key_state.service_account_id.is_null());
     }
 }

@@ -20,9 +20,9 @@ pub use state::{ProviderDefaults, ProviderState};
 use std::sync::Arc;
 
 use crate::backend::BackendError;
-use crate::codec::{AttributePath, Schema, Value};
+use crate::codec::{AttributePath, Value};
 use crate::framework::{
-    DataSource, Diagnostics, EphemeralResource, ListResource, ReadRequest, ReadResponse, Resource,
+    DataSource, Diagnostics, EphemeralResource, ListResource, ReadResponse, Resource,
 };
 
 /// Every managed resource type of the provider.
@@ -81,18 +81,6 @@ pub(crate) fn backend_diagnostic(
     }
 }
 
-/// An object of the schema's type with every attribute null.
-pub(crate) fn null_object(schema: &Schema) -> Value {
-    Value::Object(
-        schema
-            .block
-            .attributes
-            .iter()
-            .map(|a| (a.name.clone(), Value::Null))
-            .collect(),
-    )
-}
-
 /// Replaces every unknown left at the top level with null: apply and data source reads
 /// must return wholly known objects.
 pub(crate) fn unknowns_to_null(state: &mut Value) {
@@ -104,23 +92,20 @@ pub(crate) fn unknowns_to_null(state: &mut Value) {
 }
 
 /// The answer to a refresh whose backend read failed: an object the backend no longer has
-/// leaves state (the next plan creates it again); any other error keeps the prior state,
-/// private data and identity (`identity_of` it), and says why.
+/// leaves state (the next plan creates it again); any other error answers `kept` (the prior
+/// state, private data and identity) and says why.
 pub(crate) fn failed_read(
     error: &BackendError,
     noun: &str,
     id: &str,
-    req: ReadRequest,
-    identity_of: fn(&Value) -> Option<Value>,
+    kept: ReadResponse,
 ) -> ReadResponse {
     if error.is_not_found() {
         tracing::warn!(id, "{noun} no longer exists; removing it from state");
         return ReadResponse::default();
     }
     ReadResponse {
-        identity: identity_of(&req.state),
-        state: req.state,
-        private: req.private,
         diagnostics: backend_diagnostic(&format!("Unable to read {noun}"), error, |_| None),
+        ..kept
     }
 }

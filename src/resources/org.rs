@@ -11,35 +11,62 @@ use super::ProviderState;
 use crate::backend::{
     Backend, BackendKind, Capabilities, CreatedOrg, NewOrg, Org, OrgPolicies, OrgUpdate,
 };
-use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
+use crate::codec::{Attribute, Block, Schema, Type, Value};
 use crate::framework::{
     ApplyRequest, ApplyResponse, Diagnostics, IdentityAttribute, IdentitySchema, ImportRequest,
     ImportResponse, PlanRequest, PlanResponse, ReadRequest, ReadResponse, Resource,
 };
 
-use super::{backend_diagnostic, failed_read, null_object, unknowns_to_null};
+use super::{backend_diagnostic, failed_read, unknowns_to_null};
 
 /// The default Traceloop environments, created when `environments` is unset.
 pub const TRACELOOP_DEFAULT_ENVIRONMENTS: &[&str] = &["dev", "stg", "prd"];
 
+crate::model! {
+    /// A `keysmith_org` object: its configuration, plan or state (see [`schema`]).
+    pub(crate) struct OrgModel, attributes OrgAttr {
+        id: Id,
+        name: Name,
+        description: Description,
+        photo_url: PhotoUrl,
+        environments: Environments,
+        retention_hours: RetentionHours,
+        owner_id: OwnerId,
+        environment_keys: EnvironmentKeys,
+        mode: Mode,
+        created_by: CreatedBy,
+        created_at: CreatedAt,
+        policies: Policies,
+    }
+}
+
+crate::model! {
+    /// The identity of an organization (Terraform ≥ 1.12).
+    pub(crate) struct OrgIdentity, attributes OrgIdentityAttr {
+        id: Id,
+    }
+}
+
+use OrgAttr as A;
+
 /// Inputs of the resource (what a user configures).
-const INPUTS: &[&str] = &[
-    "name",
-    "description",
-    "photo_url",
-    "environments",
-    "retention_hours",
-    "owner_id",
+const INPUTS: &[OrgAttr] = &[
+    A::Name,
+    A::Description,
+    A::PhotoUrl,
+    A::Environments,
+    A::RetentionHours,
+    A::OwnerId,
 ];
 
 /// Computed attributes, filled from the backend.
-const COMPUTED: &[&str] = &[
-    "id",
-    "environment_keys",
-    "mode",
-    "created_by",
-    "created_at",
-    "policies",
+const COMPUTED: &[OrgAttr] = &[
+    A::Id,
+    A::EnvironmentKeys,
+    A::Mode,
+    A::CreatedBy,
+    A::CreatedAt,
+    A::Policies,
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -69,27 +96,27 @@ pub(crate) fn schema() -> Schema {
          * **braintrust**: organizations cannot be created through the API; look one up with `data.keysmith_org`.",
     )
     .attribute(
-        Attribute::new("id", Type::String)
+        Attribute::new(A::Id.name(), Type::String)
             .computed()
             .description("The backend's id: Traceloop `org_id`, env0 `id`, Atlas organization id."),
     )
     .attribute(
-        Attribute::new("name", Type::String)
+        Attribute::new(A::Name.name(), Type::String)
             .required()
             .description("Name of the organization: Traceloop `org_name`, env0 `name`, Atlas `name` (renamed in place; letters, digits and `-_.(),:&@+'`, 1–64 characters)."),
     )
     .attribute(
-        Attribute::new("description", Type::String)
+        Attribute::new(A::Description.name(), Type::String)
             .optional()
             .description("env0 only: the organization's description."),
     )
     .attribute(
-        Attribute::new("photo_url", Type::String)
+        Attribute::new(A::PhotoUrl.name(), Type::String)
             .optional()
             .description("env0 only: URL of the organization's picture (`photoUrl`)."),
     )
     .attribute(
-        Attribute::new("environments", Type::list(Type::String))
+        Attribute::new(A::Environments.name(), Type::list(Type::String))
             .optional()
             .description(format!(
                 "Traceloop only: the environment slugs to create, replacing the defaults ({}) that apply when unset. Must not be empty.",
@@ -97,38 +124,38 @@ pub(crate) fn schema() -> Schema {
             )),
     )
     .attribute(
-        Attribute::new("retention_hours", Type::Number)
+        Attribute::new(A::RetentionHours.name(), Type::Number)
             .optional()
             .description("Traceloop only: data retention in hours, 1–720 (Traceloop's default is 720)."),
     )
     .attribute(
-        Attribute::new("owner_id", Type::String)
+        Attribute::new(A::OwnerId.name(), Type::String)
             .optional()
             .description("Atlas only: the user (24-hex id) who becomes Org Owner (`orgOwnerId`); Atlas requires it when the caller is an API key. Used at create only and not returned by reads, so it stays as configured (null after import)."),
     )
     .attribute(
-        Attribute::new("environment_keys", Type::map(Type::String))
+        Attribute::new(A::EnvironmentKeys.name(), Type::map(Type::String))
             .computed()
             .sensitive()
             .description("Traceloop only: environment slug → its API key, shown once by Traceloop at create and kept in state. Null elsewhere."),
     )
     .attribute(
-        Attribute::new("mode", Type::String)
+        Attribute::new(A::Mode.name(), Type::String)
             .computed()
             .description("env0 only: `paying`, `trial` or `free`."),
     )
     .attribute(
-        Attribute::new("created_by", Type::String)
+        Attribute::new(A::CreatedBy.name(), Type::String)
             .computed()
             .description("env0 only: who created the organization (`createdBy`)."),
     )
     .attribute(
-        Attribute::new("created_at", Type::String)
+        Attribute::new(A::CreatedAt.name(), Type::String)
             .computed()
             .description("Creation time (RFC 3339) where the backend reports it; null elsewhere."),
     )
     .attribute(
-        Attribute::new("policies", policies_type())
+        Attribute::new(A::Policies.name(), policies_type())
             .computed()
             .description("env0 only: the organization's policies (`max_ttl`, `default_ttl`, `project_custom_flows_policy`, `do_not_report_skipped_status_checks`, `do_not_consider_merge_commits_for_pr_plans`, `enable_oidc`, `enforce_pr_commenter_permissions`, `allow_env0_secrets`, `require_approval_for_pr_applies`)."),
     );
@@ -153,12 +180,12 @@ fn identity_schema() -> IdentitySchema {
 // ---------------------------------------------------------------------------------------
 
 /// The inputs that apply to `kind`.
-fn applicable(kind: BackendKind) -> &'static [&'static str] {
+fn applicable(kind: BackendKind) -> &'static [OrgAttr] {
     match kind {
-        BackendKind::Atlas => &["name", "owner_id"],
-        BackendKind::Env0 => &["name", "description", "photo_url"],
-        BackendKind::Traceloop => &["name", "environments", "retention_hours"],
-        BackendKind::Braintrust => &["name"],
+        BackendKind::Atlas => &[A::Name, A::OwnerId],
+        BackendKind::Env0 => &[A::Name, A::Description, A::PhotoUrl],
+        BackendKind::Traceloop => &[A::Name, A::Environments, A::RetentionHours],
+        BackendKind::Braintrust => &[A::Name],
     }
 }
 
@@ -182,21 +209,17 @@ fn valid_atlas_name(name: &str) -> bool {
 }
 
 /// Checks that need no backend: ValidateResourceConfig.
-fn validate_config(config: &Value) -> Diagnostics {
+fn validate_config(config: &OrgModel) -> Diagnostics {
     let mut diags = Diagnostics::default();
-    if let Some(name) = config.attr("name").as_str() {
+    if let Some(name) = config.name.as_str() {
         if name.trim().is_empty() {
-            diags.push_attribute_error(
-                AttributePath::attr("name"),
-                "Invalid name",
-                "`name` must not be empty.",
-            );
+            diags.push_attribute_error(A::Name.path(), "Invalid name", "`name` must not be empty.");
         }
     }
-    if let Value::List(envs) = config.attr("environments") {
+    if let Value::List(envs) = &config.environments {
         if envs.is_empty() {
             diags.push_attribute_error(
-                AttributePath::attr("environments"),
+                A::Environments.path(),
                 "Invalid environments",
                 format!(
                     "`environments` must list at least one environment slug; leave it unset for Traceloop's defaults ({}).",
@@ -205,10 +228,10 @@ fn validate_config(config: &Value) -> Diagnostics {
             );
         }
     }
-    if let Some(hours) = config.attr("retention_hours").as_f64() {
+    if let Some(hours) = config.retention_hours.as_f64() {
         if !(1.0..=720.0).contains(&hours) || hours.fract() != 0.0 {
             diags.push_attribute_error(
-                AttributePath::attr("retention_hours"),
+                A::RetentionHours.path(),
                 "Invalid retention",
                 format!("`retention_hours` must be a whole number from 1 to 720, not {hours}."),
             );
@@ -218,35 +241,36 @@ fn validate_config(config: &Value) -> Diagnostics {
 }
 
 /// Checks of the configuration against the configured backend (at plan).
-fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnostics {
+fn validate_for_backend(kind: BackendKind, config: &OrgModel) -> Diagnostics {
     let mut diags = Diagnostics::default();
     let allowed = applicable(kind);
-    for name in INPUTS.iter().filter(|n| !allowed.contains(n)) {
-        if !config.attr(name).is_null() {
+    for &attr in INPUTS.iter().filter(|a| !allowed.contains(a)) {
+        if !config.get(attr).is_null() {
             diags.push_attribute_error(
-                AttributePath::attr(name),
+                attr.path(),
                 "Attribute not supported by this backend",
                 format!(
-                    "`{name}` does not apply to the {} backend; remove it.",
+                    "`{}` does not apply to the {} backend; remove it.",
+                    attr.name(),
                     kind.name()
                 ),
             );
         }
     }
     if kind == BackendKind::Atlas {
-        if let Some(name) = config.attr("name").as_str() {
+        if let Some(name) = config.name.as_str() {
             if !valid_atlas_name(name) {
                 diags.push_attribute_error(
-                    AttributePath::attr("name"),
+                    A::Name.path(),
                     "Invalid organization name",
                     format!("{name:?} is not a valid Atlas organization name: 1 to 64 letters, digits or -_.(),:&@+' characters."),
                 );
             }
         }
-        if let Some(owner) = config.attr("owner_id").as_str() {
+        if let Some(owner) = config.owner_id.as_str() {
             if !is_hex24(owner) {
                 diags.push_attribute_error(
-                    AttributePath::attr("owner_id"),
+                    A::OwnerId.path(),
                     "Invalid owner id",
                     format!("{owner:?} is not an Atlas user id (24 hexadecimal digits)."),
                 );
@@ -294,31 +318,47 @@ fn policies_value(p: &OrgPolicies) -> Value {
 /// Writes what the backend reports about an organization into `state`. Inputs the
 /// backend does not report (env0's description when absent, Atlas `owner_id`) keep their
 /// value.
-pub(crate) fn merge_backend_view(state: &mut Value, org: &Org, kind: BackendKind) {
-    state.set_attr("id", Value::from(org.id.as_str()));
-    state.set_attr("name", Value::from(org.name.as_str()));
+pub(crate) fn merge_backend_view(state: &mut OrgModel, org: &Org, kind: BackendKind) {
+    state.id = Value::from(org.id.as_str());
+    state.name = Value::from(org.name.as_str());
     if kind == BackendKind::Env0 {
-        if org.description.is_some() || state.attr("description").is_unknown() {
-            state.set_attr("description", Value::opt_string(org.description.clone()));
+        if org.description.is_some() || state.description.is_unknown() {
+            state.description = Value::opt_string(org.description.clone());
         }
-        if org.photo_url.is_some() || state.attr("photo_url").is_unknown() {
-            state.set_attr("photo_url", Value::opt_string(org.photo_url.clone()));
+        if org.photo_url.is_some() || state.photo_url.is_unknown() {
+            state.photo_url = Value::opt_string(org.photo_url.clone());
         }
-        state.set_attr("mode", Value::opt_string(org.mode.clone()));
-        state.set_attr("created_by", Value::opt_string(org.created_by.clone()));
-        state.set_attr(
-            "policies",
-            org.policies
-                .as_ref()
-                .map(policies_value)
-                .unwrap_or(Value::Null),
-        );
+        state.mode = Value::opt_string(org.mode.clone());
+        state.created_by = Value::opt_string(org.created_by.clone());
+        state.policies = org
+            .policies
+            .as_ref()
+            .map(policies_value)
+            .unwrap_or(Value::Null);
     }
-    state.set_attr("created_at", Value::opt_string(org.created_at.clone()));
+    state.created_at = Value::opt_string(org.created_at.clone());
 }
 
-fn identity_of(state: &Value) -> Option<Value> {
-    Some(Value::object([("id", state.attr("id").clone())]))
+fn identity_of(state: &OrgModel) -> Option<Value> {
+    Some(
+        OrgIdentity {
+            id: state.id.clone(),
+        }
+        .into(),
+    )
+}
+
+/// A state to hand back after an apply, unknowns left null, and its identity.
+fn applied_state(state: OrgModel) -> (Value, Option<Value>) {
+    let mut state = Value::from(state);
+    unknowns_to_null(&mut state);
+    let identity = Some(
+        OrgIdentity {
+            id: state.attr(OrgIdentityAttr::Id.name()).clone(),
+        }
+        .into(),
+    );
+    (state, identity)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -337,36 +377,36 @@ impl OrgResource {
         OrgResource { state }
     }
 
-    fn plan_create(kind: BackendKind, mut planned: Value) -> Value {
-        for name in COMPUTED {
-            planned.set_attr(name, Value::Null);
+    fn plan_create(kind: BackendKind, mut planned: OrgModel) -> OrgModel {
+        for &attr in COMPUTED {
+            *planned.get_mut(attr) = Value::Null;
         }
-        planned.set_attr("id", Value::Unknown);
-        planned.set_attr("created_at", Value::Unknown);
+        planned.id = Value::Unknown;
+        planned.created_at = Value::Unknown;
         match kind {
-            BackendKind::Traceloop => planned.set_attr("environment_keys", Value::Unknown),
+            BackendKind::Traceloop => planned.environment_keys = Value::Unknown,
             BackendKind::Env0 => {
-                for name in ["mode", "created_by", "policies"] {
-                    planned.set_attr(name, Value::Unknown);
-                }
+                planned.mode = Value::Unknown;
+                planned.created_by = Value::Unknown;
+                planned.policies = Value::Unknown;
             }
             _ => {}
         }
         planned
     }
 
-    async fn create(&self, backend: &dyn Backend, planned: &Value) -> ApplyResponse {
-        let text = |name: &str| planned.attr(name).as_str().map(str::to_string);
+    async fn create(&self, backend: &dyn Backend, planned: &OrgModel) -> ApplyResponse {
+        let text = |v: &Value| v.as_str().map(str::to_string);
         let new = NewOrg {
-            name: text("name").unwrap_or_default(),
-            description: text("description"),
-            photo_url: text("photo_url"),
+            name: text(&planned.name).unwrap_or_default(),
+            description: text(&planned.description),
+            photo_url: text(&planned.photo_url),
             environments: planned
-                .attr("environments")
+                .environments
                 .strings()
                 .map(|v| v.into_iter().map(str::to_string).collect()),
-            retention_hours: planned.attr("retention_hours").as_i64(),
-            owner_id: text("owner_id"),
+            retention_hours: planned.retention_hours.as_i64(),
+            owner_id: text(&planned.owner_id),
         };
         tracing::debug!(backend = backend.kind().name(), "creating organization");
         let CreatedOrg {
@@ -386,50 +426,46 @@ impl OrgResource {
             }
         };
         let mut state = planned.clone();
-        let name = state.attr("name").clone();
         merge_backend_view(&mut state, &org, backend.kind());
         // The planned name is known; a backend's normalised echo must not contradict it.
-        state.set_attr("name", name);
+        state.name = planned.name.clone();
         if backend.kind() == BackendKind::Traceloop {
-            state.set_attr(
-                "environment_keys",
-                Value::string_map(
-                    environment_keys
-                        .iter()
-                        .map(|(slug, key)| (slug.clone(), key.expose().to_string())),
-                ),
+            state.environment_keys = Value::string_map(
+                environment_keys
+                    .iter()
+                    .map(|(slug, key)| (slug.clone(), key.expose().to_string())),
             );
         }
-        unknowns_to_null(&mut state);
+        let (state, identity) = applied_state(state);
         ApplyResponse {
-            identity: identity_of(&state),
+            identity,
             state,
             ..Default::default()
         }
     }
 
-    async fn update(&self, backend: &dyn Backend, prior: &Value, planned: &Value) -> ApplyResponse {
+    async fn update(
+        &self,
+        backend: &dyn Backend,
+        prior: &OrgModel,
+        planned: &OrgModel,
+    ) -> ApplyResponse {
         let mut state = planned.clone();
-        if !prior.attr("name").equivalent(planned.attr("name")) {
-            let id = prior.attr("id").as_str().unwrap_or_default();
+        if !prior.name.equivalent(&planned.name) {
+            let id = prior.id.as_str().unwrap_or_default();
             let update = OrgUpdate {
-                name: planned
-                    .attr("name")
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
+                name: planned.name.as_str().unwrap_or_default().to_string(),
             };
             tracing::debug!(backend = backend.kind().name(), id, "renaming organization");
             match backend.update_org(id, &update).await {
                 Ok(org) => {
-                    let name = state.attr("name").clone();
                     merge_backend_view(&mut state, &org, backend.kind());
-                    state.set_attr("name", name);
+                    state.name = planned.name.clone();
                 }
                 Err(e) => {
                     return ApplyResponse {
                         identity: identity_of(prior),
-                        state: prior.clone(),
+                        state: prior.clone().into(),
                         diagnostics: backend_diagnostic(
                             "Unable to update organization",
                             &e,
@@ -440,16 +476,16 @@ impl OrgResource {
                 }
             }
         }
-        unknowns_to_null(&mut state);
+        let (state, identity) = applied_state(state);
         ApplyResponse {
-            identity: identity_of(&state),
+            identity,
             state,
             ..Default::default()
         }
     }
 
-    async fn delete(&self, backend: &dyn Backend, prior: &Value) -> ApplyResponse {
-        let id = prior.attr("id").as_str().unwrap_or_default();
+    async fn delete(&self, backend: &dyn Backend, prior: &OrgModel) -> ApplyResponse {
+        let id = prior.id.as_str().unwrap_or_default();
         let kind = backend.kind();
         if !backend.capabilities().org_delete {
             let mut diagnostics = Diagnostics::default();
@@ -458,7 +494,7 @@ impl OrgResource {
                 format!(
                     "The {} API cannot delete organizations: {:?} (id {id}) still exists. keysmith no longer manages it; delete it in the {} console if it is no longer needed.",
                     kind.name(),
-                    prior.attr("name").as_str().unwrap_or_default(),
+                    prior.name.as_str().unwrap_or_default(),
                     kind.name()
                 ),
             );
@@ -472,7 +508,7 @@ impl OrgResource {
             Ok(()) => ApplyResponse::default(),
             Err(e) => ApplyResponse {
                 identity: identity_of(prior),
-                state: prior.clone(),
+                state: prior.clone().into(),
                 diagnostics: backend_diagnostic("Unable to delete organization", &e, |_| None),
                 ..Default::default()
             },
@@ -482,15 +518,16 @@ impl OrgResource {
 
 /// Maps a vendor's field name to our attribute.
 fn attribute_of_field(field: &str) -> Option<&'static str> {
-    match field {
-        "name" | "org_name" => Some("name"),
-        "description" => Some("description"),
-        "photoUrl" | "photo_url" => Some("photo_url"),
-        "envs" | "environments" => Some("environments"),
-        "retention_hours" => Some("retention_hours"),
-        "orgOwnerId" | "owner_id" => Some("owner_id"),
-        _ => None,
-    }
+    let attr = match field {
+        "name" | "org_name" => A::Name,
+        "description" => A::Description,
+        "photoUrl" | "photo_url" => A::PhotoUrl,
+        "envs" | "environments" => A::Environments,
+        "retention_hours" => A::RetentionHours,
+        "orgOwnerId" | "owner_id" => A::OwnerId,
+        _ => return None,
+    };
+    Some(attr.name())
 }
 
 #[async_trait::async_trait]
@@ -508,7 +545,7 @@ impl Resource for OrgResource {
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {
-        validate_config(config)
+        validate_config(&OrgModel::from(config))
     }
 
     async fn plan(&self, req: PlanRequest) -> PlanResponse {
@@ -524,8 +561,9 @@ impl Resource for OrgResource {
                 }
             }
         };
-        let mut diagnostics = validate_for_backend(kind, &req.config);
-        diagnostics.extend(validate_config(&req.config));
+        let config = OrgModel::from(&req.config);
+        let mut diagnostics = validate_for_backend(kind, &config);
+        diagnostics.extend(validate_config(&config));
         if req.prior.is_null() && !Capabilities::of(kind).org_create {
             diagnostics.push_error(
                 "Braintrust organizations cannot be created",
@@ -540,29 +578,30 @@ impl Resource for OrgResource {
         }
         if req.prior.is_null() {
             return PlanResponse {
-                planned: Self::plan_create(kind, req.proposed),
+                planned: Self::plan_create(kind, req.proposed.into()).into(),
                 diagnostics,
                 ..Default::default()
             };
         }
 
-        let prior = &req.prior;
+        let prior = OrgModel::from(req.prior);
         let planned = req.proposed;
-        let changed: Vec<&str> = INPUTS
+        let proposed = OrgModel::from(&planned);
+        let changed: Vec<OrgAttr> = INPUTS
             .iter()
             .copied()
-            .filter(|n| !prior.attr(n).equivalent(planned.attr(n)))
+            .filter(|&a| !prior.get(a).equivalent(proposed.get(a)))
             .collect();
-        let refused: Vec<&str> = if Capabilities::of(kind).org_update {
+        let refused: Vec<OrgAttr> = if Capabilities::of(kind).org_update {
             // Atlas renames in place; owner_id is used at create only, so a change is just
             // recorded.
             Vec::new()
         } else {
             changed.clone()
         };
-        for name in &refused {
+        for attr in &refused {
             diagnostics.push_attribute_error(
-                AttributePath::attr(name),
+                attr.path(),
                 "Organization cannot be changed",
                 cannot_change_detail(kind),
             );
@@ -574,7 +613,7 @@ impl Resource for OrgResource {
             };
         }
         PlanResponse {
-            planned_identity: req.prior_identity.or_else(|| identity_of(prior)),
+            planned_identity: req.prior_identity.or_else(|| identity_of(&prior)),
             planned,
             diagnostics,
             planned_private: req.prior_private,
@@ -593,12 +632,13 @@ impl Resource for OrgResource {
                 }
             }
         };
+        let backend = backend.as_ref();
         if req.planned.is_null() {
-            self.delete(backend.as_ref(), &req.prior).await
+            self.delete(backend, &req.prior.into()).await
         } else if req.prior.is_null() {
-            self.create(backend.as_ref(), &req.planned).await
+            self.create(backend, &req.planned.into()).await
         } else {
-            self.update(backend.as_ref(), &req.prior, &req.planned)
+            self.update(backend, &req.prior.into(), &req.planned.into())
                 .await
         }
     }
@@ -615,33 +655,30 @@ impl Resource for OrgResource {
             }
         };
         let kind = backend.kind();
+        let mut state = OrgModel::from(req.state);
         if !backend.capabilities().org_read {
             // No read API: what was created is all there is to know.
             return ReadResponse {
-                identity: identity_of(&req.state),
-                state: req.state,
+                identity: identity_of(&state),
+                state: state.into(),
                 private: req.private,
                 ..Default::default()
             };
         }
-        let id = req
-            .state
-            .attr("id")
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        match backend.get_org(&id).await {
-            Ok(org) => {
-                let mut state = req.state;
-                merge_backend_view(&mut state, &org, kind);
-                ReadResponse {
-                    identity: identity_of(&state),
-                    state,
-                    private: req.private,
-                    ..Default::default()
-                }
-            }
-            Err(e) => failed_read(&e, "organization", &id, req, identity_of),
+        let id = state.id.as_str().unwrap_or_default().to_string();
+        let result = backend.get_org(&id).await;
+        if let Ok(org) = &result {
+            merge_backend_view(&mut state, org, kind);
+        }
+        let read = ReadResponse {
+            identity: identity_of(&state),
+            state: state.into(),
+            private: req.private,
+            ..Default::default()
+        };
+        match result {
+            Ok(_) => read,
+            Err(e) => failed_read(&e, "organization", &id, read),
         }
     }
 
@@ -661,10 +698,12 @@ impl Resource for OrgResource {
                 ..Default::default()
             };
         }
-        let id = match &req.identity {
-            Some(identity) if req.id.is_empty() => {
-                identity.attr("id").as_str().unwrap_or_default().to_string()
-            }
+        let id = match req.identity {
+            Some(identity) if req.id.is_empty() => OrgIdentity::from(identity)
+                .id
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             _ => req.id.clone(),
         };
         let valid = match kind {
@@ -688,11 +727,13 @@ impl Resource for OrgResource {
                 ..Default::default()
             };
         }
-        let mut state = null_object(&schema());
-        state.set_attr("id", Value::from(id));
+        let state = OrgModel {
+            id: Value::from(id),
+            ..OrgModel::default()
+        };
         ImportResponse {
             identity: identity_of(&state),
-            state,
+            state: state.into(),
             ..Default::default()
         }
     }
@@ -704,20 +745,15 @@ mod tests {
 
     #[test]
     fn attributes_of_other_backends_are_refused_by_name() {
-        let config = Value::object([
-            ("name", Value::from("acme")),
-            ("description", Value::from("d")),
-            ("retention_hours", Value::from(24)),
-        ]);
+        let config = OrgModel {
+            name: Value::from("acme"),
+            description: Value::from("d"),
+            retention_hours: Value::from(24),
+            ..OrgModel::default()
+        };
         let diags = validate_for_backend(BackendKind::Atlas, &config);
         let paths: Vec<_> = diags.0.iter().filter_map(|d| d.attribute.clone()).collect();
-        assert_eq!(
-            paths,
-            vec![
-                AttributePath::attr("description"),
-                AttributePath::attr("retention_hours")
-            ]
-        );
+        assert_eq!(paths, vec![A::Description.path(), A::RetentionHours.path()]);
         assert!(diags.0[0].detail.contains("atlas"));
     }
 
@@ -732,25 +768,19 @@ mod tests {
 
     #[test]
     fn empty_environments_and_bad_retention_are_invalid() {
-        let config = Value::object([
-            ("name", Value::from("acme")),
-            ("environments", Value::List(vec![])),
-            ("retention_hours", Value::from(721)),
-        ]);
+        let config = OrgModel {
+            name: Value::from("acme"),
+            environments: Value::List(vec![]),
+            retention_hours: Value::from(721),
+            ..OrgModel::default()
+        };
         let diags = validate_config(&config);
         assert_eq!(diags.0.len(), 2);
     }
 
     #[test]
     fn env0_policies_map_to_an_object() {
-        let mut state = Value::object(
-            schema()
-                .block
-                .attributes
-                .iter()
-                .map(|a| (a.name.as_str(), Value::Null))
-                .collect::<Vec<_>>(),
-        );
+        let mut state = OrgModel::default();
         let org = Org {
             id: "o1".into(),
             name: "acme".into(),
@@ -762,11 +792,28 @@ mod tests {
             ..Default::default()
         };
         merge_backend_view(&mut state, &org, BackendKind::Env0);
-        assert_eq!(state.attr("mode"), &Value::from("trial"));
+        assert_eq!(state.mode, Value::from("trial"));
+        assert_eq!(state.policies.attr("enable_oidc"), &Value::from(true));
+        assert!(Value::from(state)
+            .conform(&schema().block.implied_type())
+            .is_ok());
+    }
+
+    #[test]
+    fn the_model_has_exactly_the_schema_s_attributes() {
+        let mut schema: Vec<String> = schema()
+            .block
+            .attributes
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        let mut model: Vec<String> = OrgAttr::ALL.iter().map(|a| a.name().to_string()).collect();
+        schema.sort();
+        model.sort();
+        assert_eq!(schema, model);
         assert_eq!(
-            state.attr("policies").attr("enable_oidc"),
-            &Value::from(true)
+            identity_schema().attributes[0].name,
+            OrgIdentityAttr::Id.name()
         );
-        assert!(state.conform(&schema().block.implied_type()).is_ok());
     }
 }

@@ -8,7 +8,7 @@ use crate::backend::BackendKind;
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::{DataSource, Diagnostics};
 
-use super::org::{merge_backend_view, schema as org_schema};
+use super::org::{merge_backend_view, schema as org_schema, OrgModel};
 use super::{backend_diagnostic, unknowns_to_null};
 
 fn schema() -> Schema {
@@ -110,8 +110,18 @@ impl DataSource for OrgDataSource {
         };
         match result {
             Ok(org) => {
+                let mut read = OrgModel::from(&config);
+                merge_backend_view(&mut read, &org, kind);
+                // The resource's view, kept to this data source's attributes.
+                let read = Value::from(read);
                 let mut state = config;
-                merge_backend_view(&mut state, &org, kind);
+                if let Value::Object(attrs) = &mut state {
+                    for (name, value) in attrs.iter_mut() {
+                        if let Some(v) = read.entries().and_then(|r| r.get(name)) {
+                            value.clone_from(v);
+                        }
+                    }
+                }
                 unknowns_to_null(&mut state);
                 (state, Diagnostics::default())
             }

@@ -10,8 +10,8 @@ use crate::framework::{ApplyResponse, Diagnostics};
 use crate::resources::ProviderState;
 
 use crate::resources::access_list::{entries, Entry};
+use crate::resources::backend_diagnostic;
 use crate::resources::braintrust_token;
-use crate::resources::{backend_diagnostic, unknowns_to_null};
 
 use super::*;
 
@@ -24,84 +24,75 @@ impl ApiKeyResource {
     pub(super) fn plan_create(
         &self,
         kind: BackendKind,
-        config: &Value,
-        mut planned: Value,
-    ) -> Value {
-        for name in NEW_KEY_COMPUTED {
-            planned.set_attr(name, Value::Unknown);
+        config: &ApiKeyModel,
+        mut planned: ApiKeyModel,
+    ) -> ApiKeyModel {
+        for &attr in NEW_KEY_COMPUTED {
+            *planned.get_mut(attr) = Value::Unknown;
         }
         // A new key's unset access list and project roles are what the backend gives it.
-        for name in ["access_list", "project_roles"] {
-            if config.attr(name).is_null() {
-                let value = match (kind, name) {
-                    (BackendKind::Atlas, _) => Value::Unknown,
+        for attr in [ApiKeyAttr::AccessList, ApiKeyAttr::ProjectRoles] {
+            if config.get(attr).is_null() {
+                *planned.get_mut(attr) = match kind {
+                    BackendKind::Atlas => Value::Unknown,
                     _ => Value::Null,
                 };
-                planned.set_attr(name, value);
             }
         }
-        let preview = if kind == BackendKind::Braintrust {
+        planned.preview = if kind == BackendKind::Braintrust {
             Value::Unknown
         } else {
             Value::Null
         };
-        planned.set_attr("preview", preview);
         if kind == BackendKind::Braintrust {
-            planned.set_attr("public_key", Value::Null);
-            if planned.attr("org_name").is_null() {
+            planned.public_key = Value::Null;
+            if planned.org_name.is_null() {
                 let default = self.state.defaults().org.map(Value::from);
-                planned.set_attr("org_name", default.unwrap_or(Value::Unknown));
+                planned.org_name = default.unwrap_or(Value::Unknown);
             }
         }
-        if planned.attr("org_id").is_null() {
+        if planned.org_id.is_null() {
             let default_org = match kind {
                 BackendKind::Env0 => self.state.defaults().org.map(Value::from),
                 _ => None,
             };
-            planned.set_attr("org_id", default_org.unwrap_or(Value::Unknown));
+            planned.org_id = default_org.unwrap_or(Value::Unknown);
         }
-        let expires = if planned.attr("rotate_after").is_null() {
+        planned.expires_at = if planned.rotate_after.is_null() {
             Value::Null
         } else {
             Value::Unknown
         };
-        planned.set_attr("expires_at", expires);
         planned
     }
 
     pub(super) async fn create(
         &self,
         backend: &dyn Backend,
-        planned: &Value,
-        config: &Value,
+        planned: &ApiKeyModel,
+        config: &ApiKeyModel,
     ) -> ApplyResponse {
-        let org_id = planned.attr("org_id").as_str().map(str::to_string);
-        let org_name = planned
-            .attr("org_name")
-            .as_str()
-            .map(str::to_string)
-            .or_else(|| match backend.kind() {
-                BackendKind::Braintrust => self.state.defaults().org,
-                _ => None,
-            });
+        let org_id = planned.org_id.as_str().map(str::to_string);
+        let org_name =
+            planned
+                .org_name
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| match backend.kind() {
+                    BackendKind::Braintrust => self.state.defaults().org,
+                    _ => None,
+                });
         let new = NewApiKey {
             org_id,
             org_name,
-            name: planned
-                .attr("name")
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            roles: string_vec(planned.attr("roles")),
+            name: planned.name.as_str().unwrap_or_default().to_string(),
+            roles: string_vec(&planned.roles),
             // Atlas assigns project roles to the key once it exists (below).
             project_roles: match backend.kind() {
-                BackendKind::Env0 => project_roles_of(planned.attr("project_roles")),
+                BackendKind::Env0 => project_roles_of(&planned.project_roles),
                 _ => BTreeMap::new(),
             },
-            service_account_id: planned
-                .attr("service_account_id")
-                .as_str()
-                .map(str::to_string),
+            service_account_id: planned.service_account_id.as_str().map(str::to_string),
         };
         tracing::debug!(backend = backend.kind().name(), "creating API key");
         let created = match backend.create_api_key(&new).await {
@@ -121,20 +112,19 @@ impl ApiKeyResource {
             }
         };
         let mut state = planned.clone();
-        let roles = state.attr("roles").clone();
         merge_backend_view(&mut state, &created.key, backend.kind());
         // The configured roles are what was planned; the backend's echo may list them in
         // another form (or add project roles), which the next refresh reconciles. Atlas
         // project roles are assigned below, after the key exists.
-        state.set_attr("roles", roles);
-        state.set_attr("project_roles", planned.attr("project_roles").clone());
-        state.set_attr("secret", Value::from(created.secret.expose()));
-        if state.attr("created_at").is_unknown() {
-            state.set_attr("created_at", Value::from(now_rfc3339()));
+        state.roles = planned.roles.clone();
+        state.project_roles = planned.project_roles.clone();
+        state.secret = Value::from(created.secret.expose());
+        if state.created_at.is_unknown() {
+            state.created_at = Value::from(now_rfc3339());
         }
-        if state.attr("org_name").is_unknown() {
-            let name = org_name_of(backend, state.attr("org_id")).await;
-            state.set_attr("org_name", Value::opt_string(name));
+        if state.org_name.is_unknown() {
+            let name = org_name_of(backend, &state.org_id).await;
+            state.org_name = Value::opt_string(name);
         }
         let mut diagnostics = Diagnostics::default();
         if backend.kind() == BackendKind::Atlas {
@@ -142,19 +132,19 @@ impl ApiKeyResource {
             // saved (tainted) key, never a lost one.
             let org = created.key.org_id.clone().unwrap_or_default();
             let id = created.key.id.clone();
-            let wanted_entries = planned.attr("access_list").strings().unwrap_or_default();
+            let wanted_entries = planned.access_list.strings().unwrap_or_default();
             let entries: Vec<String> = entries(wanted_entries.iter().copied())
                 .iter()
                 .map(Entry::vendor_text)
                 .collect();
             match backend.add_access_list(&org, &id, &entries).await {
                 Ok(()) => {
-                    if state.attr("access_list").is_unknown() {
-                        state.set_attr("access_list", Value::string_set(Vec::<String>::new()));
+                    if state.access_list.is_unknown() {
+                        state.access_list = Value::string_set(Vec::<String>::new());
                     }
                 }
                 Err(e) => {
-                    state.set_attr("access_list", Value::string_set(Vec::<String>::new()));
+                    state.access_list = Value::string_set(Vec::<String>::new());
                     diagnostics.extend(backend_diagnostic(
                         "Unable to set the API key's access list",
                         &e,
@@ -162,7 +152,7 @@ impl ApiKeyResource {
                     ));
                 }
             }
-            let wanted = project_roles_of(planned.attr("project_roles"));
+            let wanted = project_roles_of(&planned.project_roles);
             let mut assigned = BTreeMap::new();
             for (project, roles) in &wanted {
                 let roles: Vec<String> = roles.iter().cloned().collect();
@@ -180,11 +170,11 @@ impl ApiKeyResource {
                     )),
                 }
             }
-            if diagnostics.has_errors() || state.attr("project_roles").is_unknown() {
-                state.set_attr("project_roles", project_roles_value(&assigned));
+            if diagnostics.has_errors() || state.project_roles.is_unknown() {
+                state.project_roles = project_roles_value(&assigned);
             }
         }
-        let expires = match expiry(state.attr("created_at"), state.attr("rotate_after")) {
+        let expires = match expiry(&state.created_at, &state.rotate_after) {
             Ok(expires) => expires.map(format_time).unwrap_or(Value::Null),
             Err(why) => {
                 // The key exists and its secret is here: keep it, and say why it cannot expire.
@@ -192,10 +182,10 @@ impl ApiKeyResource {
                 Value::Null
             }
         };
-        state.set_attr("expires_at", expires);
-        unknowns_to_null(&mut state);
+        state.expires_at = expires;
+        let (state, identity) = applied_state(state);
         ApplyResponse {
-            identity: identity_of(&state),
+            identity,
             state,
             private: Private::applied(config),
             diagnostics,
@@ -205,24 +195,24 @@ impl ApiKeyResource {
     pub(super) async fn update(
         &self,
         backend: &dyn Backend,
-        prior: &Value,
-        planned: &Value,
-        config: &Value,
+        prior: &ApiKeyModel,
+        planned: &ApiKeyModel,
+        config: &ApiKeyModel,
     ) -> ApplyResponse {
-        let changed = |name: &str| !prior.attr(name).equivalent(planned.attr(name));
+        let changed = |attr: ApiKeyAttr| !prior.get(attr).equivalent(planned.get(attr));
         let update = ApiKeyUpdate {
-            name: changed("name")
-                .then(|| planned.attr("name").as_str().map(str::to_string))
+            name: changed(ApiKeyAttr::Name)
+                .then(|| planned.name.as_str().map(str::to_string))
                 .flatten(),
-            roles: changed("roles").then(|| string_vec(planned.attr("roles"))),
+            roles: changed(ApiKeyAttr::Roles).then(|| string_vec(&planned.roles)),
         };
+        let org = prior.org_id.as_str().unwrap_or_default();
+        let id = prior.id.as_str().unwrap_or_default();
         if update.name.is_some() || update.roles.is_some() {
-            let org = prior.attr("org_id").as_str().unwrap_or_default();
-            let id = prior.attr("id").as_str().unwrap_or_default();
             tracing::debug!(backend = backend.kind().name(), id, "updating API key");
             if let Err(e) = backend.update_api_key(org, id, &update).await {
                 return ApplyResponse {
-                    state: prior.clone(),
+                    state: prior.clone().into(),
                     identity: identity_of(prior),
                     diagnostics: backend_diagnostic(
                         "Unable to update API key",
@@ -234,46 +224,43 @@ impl ApiKeyResource {
             }
         }
         if backend.kind() == BackendKind::Atlas {
-            let org = prior.attr("org_id").as_str().unwrap_or_default();
-            let id = prior.attr("id").as_str().unwrap_or_default();
             let failed = |e: BackendError, summary: &str| ApplyResponse {
-                state: prior.clone(),
+                state: prior.clone().into(),
                 identity: identity_of(prior),
                 diagnostics: backend_diagnostic(summary, &e, attribute_of_field),
                 ..Default::default()
             };
-            if let Some(wanted) = config.attr("access_list").strings() {
+            if let Some(wanted) = config.access_list.strings() {
                 if let Err(e) = sync_access_list(backend, org, id, &wanted).await {
                     return failed(e, "Unable to change the API key's access list");
                 }
             }
-            if !config.attr("project_roles").is_null() {
-                let before = project_roles_of(prior.attr("project_roles"));
-                let after = project_roles_of(planned.attr("project_roles"));
+            if !config.project_roles.is_null() {
+                let before = project_roles_of(&prior.project_roles);
+                let after = project_roles_of(&planned.project_roles);
                 if let Err(e) = sync_project_roles(backend, org, id, &before, &after).await {
                     return failed(e, "Unable to change the API key's project roles");
                 }
             }
         }
-        let mut state = planned.clone();
-        unknowns_to_null(&mut state);
+        let (state, identity) = applied_state(planned.clone());
         ApplyResponse {
-            identity: identity_of(&state),
+            identity,
             state,
             private: Private::applied(config),
             ..Default::default()
         }
     }
 
-    pub(super) async fn delete(&self, backend: &dyn Backend, prior: &Value) -> ApplyResponse {
-        let org = prior.attr("org_id").as_str().unwrap_or_default();
-        let id = prior.attr("id").as_str().unwrap_or_default();
+    pub(super) async fn delete(&self, backend: &dyn Backend, prior: &ApiKeyModel) -> ApplyResponse {
+        let org = prior.org_id.as_str().unwrap_or_default();
+        let id = prior.id.as_str().unwrap_or_default();
         tracing::debug!(backend = backend.kind().name(), id, "deleting API key");
         braintrust_token::hint_kind(backend, prior);
         match backend.delete_api_key(org, id).await {
             Ok(()) => ApplyResponse::default(),
             Err(e) => ApplyResponse {
-                state: prior.clone(),
+                state: prior.clone().into(),
                 identity: identity_of(prior),
                 diagnostics: backend_diagnostic("Unable to delete API key", &e, |_| None),
                 ..Default::default()

@@ -11,7 +11,7 @@ use crate::codec::Value;
 use crate::framework::parse_duration_within;
 use crate::framework::MAX_DURATION;
 
-use crate::resources::braintrust_token;
+use crate::resources::{braintrust_token, unknowns_to_null};
 
 use super::*;
 
@@ -89,11 +89,11 @@ impl Private {
     }
 
     /// After an apply with `config`: judged now, not imported any more.
-    pub(super) fn applied(config: &Value) -> Vec<u8> {
+    pub(super) fn applied(config: &ApiKeyModel) -> Vec<u8> {
         Private {
             rotation_judged_at: Some(now_rfc3339()),
             imported: false,
-            manages_access_list: !config.attr("access_list").is_null(),
+            manages_access_list: !config.access_list.is_null(),
         }
         .bytes()
     }
@@ -118,19 +118,19 @@ pub(super) fn format_time(t: OffsetDateTime) -> Value {
 }
 
 /// Writes what the backend reports about a key into `state`.
-pub(super) fn merge_backend_view(state: &mut Value, key: &ApiKey, kind: BackendKind) {
-    state.set_attr("id", Value::from(key.id.as_str()));
-    state.set_attr("name", Value::from(key.name.as_str()));
+pub(super) fn merge_backend_view(state: &mut ApiKeyModel, key: &ApiKey, kind: BackendKind) {
+    state.id = Value::from(key.id.as_str());
+    state.name = Value::from(key.name.as_str());
     if let Some(org) = &key.org_id {
-        state.set_attr("org_id", Value::from(org.as_str()));
+        state.org_id = Value::from(org.as_str());
     }
-    state.set_attr("public_key", Value::opt_string(key.public_key.clone()));
-    state.set_attr("preview", Value::opt_string(key.preview.clone()));
+    state.public_key = Value::opt_string(key.public_key.clone());
+    state.preview = Value::opt_string(key.preview.clone());
     if kind != BackendKind::Braintrust {
-        state.set_attr("roles", Value::string_set(key.roles.iter().cloned()));
+        state.roles = Value::string_set(key.roles.iter().cloned());
     }
     if let Some(created) = &key.created_at {
-        state.set_attr("created_at", Value::from(created.as_str()));
+        state.created_at = Value::from(created.as_str());
     }
     if kind == BackendKind::Braintrust {
         braintrust_token::merge_service_account(state, key);
@@ -138,13 +138,27 @@ pub(super) fn merge_backend_view(state: &mut Value, key: &ApiKey, kind: BackendK
     // Atlas reports a key's project roles in every listing. env0's listing does not report
     // them, so they stay as configured.
     if kind == BackendKind::Atlas {
-        state.set_attr("project_roles", project_roles_value(&key.project_roles));
+        state.project_roles = project_roles_value(&key.project_roles);
     }
 }
 
-pub(super) fn identity_of(state: &Value) -> Option<Value> {
-    Some(Value::object([
-        ("org_id", state.attr("org_id").clone()),
-        ("id", state.attr("id").clone()),
-    ]))
+/// A state to hand back after an apply, unknowns left null, and its identity.
+pub(super) fn applied_state(state: ApiKeyModel) -> (Value, Option<Value>) {
+    let mut identity = identity_of(&state);
+    if let Some(identity) = &mut identity {
+        unknowns_to_null(identity);
+    }
+    let mut state = Value::from(state);
+    unknowns_to_null(&mut state);
+    (state, identity)
+}
+
+pub(super) fn identity_of(state: &ApiKeyModel) -> Option<Value> {
+    Some(
+        ApiKeyIdentity {
+            org_id: state.org_id.clone(),
+            id: state.id.clone(),
+        }
+        .into(),
+    )
 }

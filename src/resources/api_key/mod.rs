@@ -19,7 +19,7 @@ use crate::framework::{
 
 use super::access_list::same;
 use super::braintrust_token;
-use super::{backend_diagnostic, failed_read, null_object};
+use super::{backend_diagnostic, failed_read};
 
 /// The Atlas organization roles an API key may hold.
 pub const ATLAS_ROLES: &[&str] = &[
@@ -45,6 +45,7 @@ pub(crate) use apply::{project_roles_of, string_vec, sync_project_roles};
 use lifecycle::*;
 pub(crate) use rules::*;
 use schema::*;
+pub(crate) use schema::{ApiKeyAttr, ApiKeyModel};
 
 // ---------------------------------------------------------------------------------------
 // The resource
@@ -71,7 +72,7 @@ impl Resource for ApiKeyResource {
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {
-        validate_config(config)
+        validate_config(&ApiKeyModel::from(config))
     }
 
     fn upgrade_state(
@@ -96,8 +97,9 @@ impl Resource for ApiKeyResource {
             }
         };
         let kind = backend.kind();
-        let mut diagnostics = validate_for_backend(kind, &req.config);
-        diagnostics.extend(validate_config(&req.config));
+        let config = ApiKeyModel::from(&req.config);
+        let mut diagnostics = validate_for_backend(kind, &config);
+        diagnostics.extend(validate_config(&config));
         if diagnostics.has_errors() {
             return PlanResponse {
                 diagnostics,
@@ -112,75 +114,71 @@ impl Resource for ApiKeyResource {
         };
         if req.prior.is_null() {
             return PlanResponse {
-                planned: self.plan_create(kind, &req.config, req.proposed),
+                planned: self.plan_create(kind, &config, req.proposed.into()).into(),
                 diagnostics,
                 ..Default::default()
             };
         }
 
         // Update: the proposal already carries prior values for computed attributes.
-        let prior = &req.prior;
-        let mut planned = req.proposed;
+        let prior = ApiKeyModel::from(req.prior);
+        let mut planned = ApiKeyModel::from(req.proposed);
         // An access list equal by meaning is no change: the prior spelling stays.
-        if let (Some(was), Some(now)) = (
-            prior.attr("access_list").strings(),
-            planned.attr("access_list").strings(),
-        ) {
+        if let (Some(was), Some(now)) = (prior.access_list.strings(), planned.access_list.strings())
+        {
             if same(was, now) {
-                planned.set_attr("access_list", prior.attr("access_list").clone());
+                planned.access_list = prior.access_list.clone();
             }
         }
         // env0 reports no project roles: an imported key adopts the configured ones.
         let adopt_project_roles = kind == BackendKind::Env0
-            && prior.attr("project_roles").is_null()
+            && prior.project_roles.is_null()
             && Private::read(&req.prior_private).imported;
-        let replace_inputs: Vec<&str> = INPUTS
+        let replace_inputs: Vec<ApiKeyAttr> = INPUTS
             .iter()
             .copied()
-            .filter(|n| !rules.in_place.contains(n))
-            .filter(|n| !(adopt_project_roles && *n == "project_roles"))
+            .filter(|a| !rules.in_place.contains(a))
+            .filter(|a| !(adopt_project_roles && *a == ApiKeyAttr::ProjectRoles))
             .collect();
-        let mut requires_replace: Vec<AttributePath> = replace_inputs
-            .iter()
-            .map(|n| AttributePath::attr(n))
-            .collect();
+        let mut requires_replace: Vec<AttributePath> =
+            replace_inputs.iter().map(|a| a.path()).collect();
         let mut replace = replace_inputs
             .iter()
-            .any(|n| !prior.attr(n).equivalent(planned.attr(n)));
+            .any(|&a| !prior.get(a).equivalent(planned.get(a)));
 
         // Scheduled rotation: the key expires at created_at + rotate_after, and is due once
         // that is past as of the last refresh (see `judged_at`).
-        match planned.attr("rotate_after") {
-            Value::Null => planned.set_attr("expires_at", Value::Null),
-            Value::Unknown => planned.set_attr("expires_at", Value::Unknown),
-            rotate_after => match expiry(prior.attr("created_at"), rotate_after) {
+        planned.expires_at = match &planned.rotate_after {
+            Value::Null => Value::Null,
+            Value::Unknown => Value::Unknown,
+            rotate_after => match expiry(&prior.created_at, rotate_after) {
                 Ok(Some(expires))
                     if judged_at(&req.prior_private).is_some_and(|t| expires <= t) =>
                 {
                     // An unknown expiry differs from the prior one, so Terraform replaces.
-                    planned.set_attr("expires_at", Value::Unknown);
-                    requires_replace.push(AttributePath::attr("expires_at"));
+                    requires_replace.push(ApiKeyAttr::ExpiresAt.path());
                     replace = true;
+                    Value::Unknown
                 }
-                Ok(Some(expires)) => planned.set_attr("expires_at", format_time(expires)),
-                Ok(None) => planned.set_attr("expires_at", Value::Null),
+                Ok(Some(expires)) => format_time(expires),
+                Ok(None) => Value::Null,
                 Err(why) => {
                     diagnostics.push_warning("The key cannot expire", why);
-                    planned.set_attr("expires_at", Value::Null);
+                    Value::Null
                 }
             },
-        }
+        };
         if replace {
             // The new key's computed values are known only after it is created.
-            planned = self.plan_create(kind, &req.config, planned);
+            planned = self.plan_create(kind, &config, planned);
         }
         PlanResponse {
             planned_identity: if replace {
                 None
             } else {
-                req.prior_identity.or_else(|| identity_of(prior))
+                req.prior_identity.or_else(|| identity_of(&prior))
             },
-            planned,
+            planned: planned.into(),
             requires_replace,
             diagnostics,
             planned_private: req.prior_private,
@@ -198,13 +196,15 @@ impl Resource for ApiKeyResource {
                 }
             }
         };
+        let backend = backend.as_ref();
         if req.planned.is_null() {
-            self.delete(backend.as_ref(), &req.prior).await
+            self.delete(backend, &req.prior.into()).await
         } else if req.prior.is_null() {
-            self.create(backend.as_ref(), &req.planned, &req.config)
+            self.create(backend, &req.planned.into(), &req.config.into())
                 .await
         } else {
-            self.update(backend.as_ref(), &req.prior, &req.planned, &req.config)
+            let (prior, planned) = (req.prior.into(), req.planned.into());
+            self.update(backend, &prior, &planned, &req.config.into())
                 .await
         }
     }
@@ -220,33 +220,23 @@ impl Resource for ApiKeyResource {
                 }
             }
         };
-        let org = req
-            .state
-            .attr("org_id")
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let id = req
-            .state
-            .attr("id")
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        braintrust_token::hint_kind(backend.as_ref(), &req.state);
+        let mut state = ApiKeyModel::from(req.state);
+        let org = state.org_id.as_str().unwrap_or_default().to_string();
+        let id = state.id.as_str().unwrap_or_default().to_string();
+        braintrust_token::hint_kind(backend.as_ref(), &state);
         match backend.get_api_key(&org, &id).await {
             Ok(key) => {
-                let mut state = req.state;
                 let mut private = Private::read(&req.private);
                 // An import's state holds only the id (Terraform does not always hand the
                 // import's private data to this read): the first read fills the rest.
-                if state.attr("name").is_null() {
+                if state.name.is_null() {
                     private.imported = true;
                 }
                 merge_backend_view(&mut state, &key, backend.kind());
-                if backend.kind() == BackendKind::Braintrust && state.attr("org_name").is_null() {
+                if backend.kind() == BackendKind::Braintrust && state.org_name.is_null() {
                     // Imported keys: Braintrust reports the organization by id only.
-                    let name = org_name_of(backend.as_ref(), state.attr("org_id")).await;
-                    state.set_attr("org_name", Value::opt_string(name));
+                    let name = org_name_of(backend.as_ref(), &state.org_id).await;
+                    state.org_name = Value::opt_string(name);
                 }
                 let mut diagnostics = Diagnostics::default();
                 if backend.kind() == BackendKind::Atlas
@@ -254,11 +244,11 @@ impl Resource for ApiKeyResource {
                 {
                     match backend.get_access_list(&org, &id).await {
                         Ok(vendor) => {
-                            let kept = state.attr("access_list").strings().is_some_and(|known| {
+                            let kept = state.access_list.strings().is_some_and(|known| {
                                 same(known, vendor.iter().map(String::as_str))
                             });
                             if !kept {
-                                state.set_attr("access_list", Value::string_set(vendor));
+                                state.access_list = Value::string_set(vendor);
                             }
                         }
                         Err(e) => diagnostics.extend(backend_diagnostic(
@@ -271,12 +261,20 @@ impl Resource for ApiKeyResource {
                 private.rotation_judged_at = Some(now_rfc3339());
                 ReadResponse {
                     identity: identity_of(&state),
-                    state,
+                    state: state.into(),
                     private: private.bytes(),
                     diagnostics,
                 }
             }
-            Err(e) => failed_read(&e, "API key", &id, req, identity_of),
+            Err(e) => {
+                let kept = ReadResponse {
+                    identity: identity_of(&state),
+                    state: state.into(),
+                    private: req.private,
+                    ..Default::default()
+                };
+                failed_read(&e, "API key", &id, kept)
+            }
         }
     }
 
@@ -286,15 +284,13 @@ impl Resource for ApiKeyResource {
             Err(diagnostics) => return ImportResponse::failed(diagnostics),
         };
         if kind == BackendKind::Traceloop {
-            return ImportResponse {
-                diagnostics: validate_for_backend(kind, &Value::Null),
-                ..Default::default()
-            };
+            return ImportResponse::failed(validate_for_backend(kind, &ApiKeyModel::default()));
         }
-        let parsed = match &req.identity {
+        let parsed = match req.identity {
             Some(identity) if req.id.is_empty() => {
-                let org = identity.attr("org_id").as_str().map(str::to_string);
-                let id = identity.attr("id").as_str().unwrap_or_default().to_string();
+                let identity = ApiKeyIdentity::from(identity);
+                let org = identity.org_id.as_str().map(str::to_string);
+                let id = identity.id.as_str().unwrap_or_default().to_string();
                 match (kind, org) {
                     (BackendKind::Atlas, Some(org)) => {
                         parse_import_id(kind, &format!("{org}/{id}"))
@@ -322,18 +318,15 @@ impl Resource for ApiKeyResource {
             BackendKind::Env0 => self.state.defaults().org,
             _ => None,
         });
-        let state = Value::object([
-            ("id", Value::from(id)),
-            ("org_id", Value::opt_string(org_id)),
-            ("created_at", Value::from(now_rfc3339())),
-        ]);
-        let mut full = null_object(&schema());
-        if let (Value::Object(dst), Value::Object(src)) = (&mut full, state) {
-            dst.extend(src);
-        }
+        let state = ApiKeyModel {
+            id: Value::from(id),
+            org_id: Value::opt_string(org_id),
+            created_at: Value::from(now_rfc3339()),
+            ..ApiKeyModel::default()
+        };
         ImportResponse {
-            identity: identity_of(&full),
-            state: full,
+            identity: identity_of(&state),
+            state: state.into(),
             private: Private {
                 imported: true,
                 ..Private::default()
@@ -349,25 +342,25 @@ impl Resource for ApiKeyResource {
 /// Braintrust's `org_id` is left null: it is computed there, and Terraform copies listed
 /// values into generated configuration, where a Braintrust `org_id` is refused. The
 /// identity still carries it.
-pub(crate) fn listed_state(key: &ApiKey, kind: BackendKind, org_id: &str) -> Value {
-    let mut state = null_object(&schema());
-    state.set_attr("org_id", Value::from(org_id));
+pub(crate) fn listed_state(key: &ApiKey, kind: BackendKind, org_id: &str) -> ApiKeyModel {
+    let mut state = ApiKeyModel {
+        org_id: Value::from(org_id),
+        ..ApiKeyModel::default()
+    };
     merge_backend_view(&mut state, key, kind);
     if kind == BackendKind::Braintrust {
-        state.set_attr("org_id", Value::Null);
+        state.org_id = Value::Null;
     }
     state
 }
 
 /// The identity of a listed key.
 pub(crate) fn listed_identity(key: &ApiKey, org_id: &str) -> Value {
-    Value::object([
-        (
-            "org_id",
-            Value::from(key.org_id.as_deref().unwrap_or(org_id)),
-        ),
-        ("id", Value::from(key.id.as_str())),
-    ])
+    ApiKeyIdentity {
+        org_id: Value::from(key.org_id.as_deref().unwrap_or(org_id)),
+        id: Value::from(key.id.as_str()),
+    }
+    .into()
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use crate::backend::{BackendKind, Capabilities};
-use crate::codec::{AttributePath, Value};
 use crate::framework::MAX_DURATION;
 use crate::framework::{parse_duration_within, Diagnostics};
 
@@ -13,6 +12,8 @@ use crate::resources::braintrust_token;
 
 use super::*;
 
+use ApiKeyAttr as A;
+
 // ---------------------------------------------------------------------------------------
 // Per-backend rules
 // ---------------------------------------------------------------------------------------
@@ -20,11 +21,11 @@ use super::*;
 /// What each backend allows for this resource, read from its [`Capabilities`].
 pub(super) struct Rules {
     /// Attributes a change of which is applied in place.
-    pub(super) in_place: Vec<&'static str>,
+    pub(super) in_place: Vec<ApiKeyAttr>,
     /// Attributes that must be set.
-    pub(super) required: Vec<&'static str>,
+    pub(super) required: Vec<ApiKeyAttr>,
     /// Attributes that must not be set.
-    pub(super) forbidden: Vec<&'static str>,
+    pub(super) forbidden: Vec<ApiKeyAttr>,
 }
 
 /// The rules of `kind`; `None` where keys cannot be created at all (Traceloop).
@@ -40,28 +41,28 @@ pub(super) fn rules(kind: BackendKind) -> Option<Rules> {
     };
     // (attribute, whether it applies, whether it is required, whether it changes in place)
     let table = [
-        ("name", true, false, caps.key_update),
+        (A::Name, true, false, caps.key_update),
         (
-            "org_id",
+            A::OrgId,
             !caps.key_org_by_name,
             caps.key_org_required,
             false,
         ),
-        ("org_name", caps.key_org_by_name, false, false),
-        ("roles", caps.key_roles, caps.key_roles, caps.key_update),
+        (A::OrgName, caps.key_org_by_name, false, false),
+        (A::Roles, caps.key_roles, caps.key_roles, caps.key_update),
         (
-            "project_roles",
+            A::ProjectRoles,
             caps.key_project_roles,
             false,
             caps.key_project_roles_in_place,
         ),
         (
-            "access_list",
+            A::AccessList,
             caps.key_access_list,
             false,
             caps.key_access_list,
         ),
-        ("service_account_id", caps.key_service_tokens, false, false),
+        (A::ServiceAccountId, caps.key_service_tokens, false, false),
     ];
     for (name, applies, required, in_place) in table {
         if !applies {
@@ -78,30 +79,31 @@ pub(super) fn rules(kind: BackendKind) -> Option<Rules> {
 }
 
 /// Inputs whose change replaces the key unless the backend updates them in place.
-pub(super) const INPUTS: &[&str] = &[
-    "name",
-    "org_id",
-    "org_name",
-    "roles",
-    "project_roles",
-    "service_account_id",
-    "access_list",
-    "rotation_triggers",
+pub(super) const INPUTS: &[ApiKeyAttr] = &[
+    A::Name,
+    A::OrgId,
+    A::OrgName,
+    A::Roles,
+    A::ProjectRoles,
+    A::ServiceAccountId,
+    A::AccessList,
+    A::RotationTriggers,
 ];
 
 /// Maps a vendor's field name to our attribute.
 pub(crate) fn attribute_of_field(field: &str) -> Option<&'static str> {
-    match field {
-        "desc" | "name" => Some("name"),
-        "roles" | "role" | "organizationRole" => Some("roles"),
-        "orgId" | "organizationId" | "org_id" => Some("org_id"),
-        "org_name" => Some("org_name"),
-        "service_account_id" => Some("service_account_id"),
-        "projectsPermissions" | "project_roles" | "groupId" => Some("project_roles"),
-        "ipAddress" | "cidrBlock" => Some("access_list"),
-        "apiUserId" => Some("id"),
-        _ => None,
-    }
+    let attr = match field {
+        "desc" | "name" => A::Name,
+        "roles" | "role" | "organizationRole" => A::Roles,
+        "orgId" | "organizationId" | "org_id" => A::OrgId,
+        "org_name" => A::OrgName,
+        "service_account_id" => A::ServiceAccountId,
+        "projectsPermissions" | "project_roles" | "groupId" => A::ProjectRoles,
+        "ipAddress" | "cidrBlock" => A::AccessList,
+        "apiUserId" => A::Id,
+        _ => return None,
+    };
+    Some(attr.name())
 }
 
 /// `GROUP_` and an upper-case name (Atlas judges which names exist).
@@ -119,40 +121,32 @@ pub(super) fn is_hex24(s: &str) -> bool {
 }
 
 /// Checks that need no backend: ValidateResourceConfig.
-pub(crate) fn validate_config(config: &Value) -> Diagnostics {
+pub(crate) fn validate_config(config: &ApiKeyModel) -> Diagnostics {
     let mut diags = Diagnostics::default();
-    if let Some(name) = config.attr("name").as_str() {
+    if let Some(name) = config.name.as_str() {
         if name.trim().is_empty() {
-            diags.push_attribute_error(
-                AttributePath::attr("name"),
-                "Invalid name",
-                "`name` must not be empty.",
-            );
+            diags.push_attribute_error(A::Name.path(), "Invalid name", "`name` must not be empty.");
         }
     }
-    if let Some(d) = config.attr("rotate_after").as_str() {
+    if let Some(d) = config.rotate_after.as_str() {
         if let Err(e) = parse_duration_within(d, Duration::ZERO, MAX_DURATION) {
-            diags.push_attribute_error(AttributePath::attr("rotate_after"), "Invalid duration", e);
+            diags.push_attribute_error(A::RotateAfter.path(), "Invalid duration", e);
         }
     }
     braintrust_token::validate_config(config, &mut diags);
-    if let Some(roles) = config.attr("roles").strings() {
+    if let Some(roles) = config.roles.strings() {
         if roles.iter().any(|r| r.trim().is_empty()) {
             diags.push_attribute_error(
-                AttributePath::attr("roles"),
+                A::Roles.path(),
                 "Invalid roles",
                 "A role must not be empty.",
             );
         }
     }
-    if let Some(entries) = config.attr("access_list").strings() {
+    if let Some(entries) = config.access_list.strings() {
         for entry in entries {
             if let Err(why) = Entry::parse(entry) {
-                diags.push_attribute_error(
-                    AttributePath::attr("access_list"),
-                    "Invalid access list entry",
-                    why,
-                );
+                diags.push_attribute_error(A::AccessList.path(), "Invalid access list entry", why);
             }
         }
     }
@@ -160,7 +154,7 @@ pub(crate) fn validate_config(config: &Value) -> Diagnostics {
 }
 
 /// Checks of the configuration against the configured backend (at plan).
-pub(crate) fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnostics {
+pub(crate) fn validate_for_backend(kind: BackendKind, config: &ApiKeyModel) -> Diagnostics {
     let mut diags = Diagnostics::default();
     let Some(rules) = rules(kind) else {
         diags.push_error(
@@ -170,30 +164,33 @@ pub(crate) fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnos
         return diags;
     };
     let backend = kind.name();
-    for name in rules.forbidden {
-        if !config.attr(name).is_null() {
+    for attr in rules.forbidden {
+        if !config.get(attr).is_null() {
             diags.push_attribute_error(
-                AttributePath::attr(name),
+                attr.path(),
                 "Attribute not supported by this backend",
-                format!("`{name}` does not apply to the {backend} backend; remove it."),
+                format!(
+                    "`{}` does not apply to the {backend} backend; remove it.",
+                    attr.name()
+                ),
             );
         }
     }
-    for name in rules.required {
-        if config.attr(name).is_null() {
+    for attr in rules.required {
+        if config.get(attr).is_null() {
             diags.push_attribute_error(
-                AttributePath::attr(name),
+                attr.path(),
                 "Missing required attribute",
-                format!("The {backend} backend needs `{name}`."),
+                format!("The {backend} backend needs `{}`.", attr.name()),
             );
         }
     }
     if kind == BackendKind::Env0 {
-        let roles = config.attr("roles").strings();
+        let roles = config.roles.strings();
         if let Some(roles) = &roles {
             if roles.len() != 1 {
                 diags.push_attribute_error(
-                    AttributePath::attr("roles"),
+                    A::Roles.path(),
                     "Invalid roles",
                     format!(
                         "An env0 API key has exactly one organization role (`Admin`, `User` or a custom role id); {} given.",
@@ -202,10 +199,10 @@ pub(crate) fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnos
                 );
             }
         }
-        if let Some(projects) = config.attr("project_roles").entries() {
+        if let Some(projects) = config.project_roles.entries() {
             if roles.as_deref() == Some(&["Admin"][..]) && !projects.is_empty() {
                 diags.push_attribute_error(
-                    AttributePath::attr("project_roles"),
+                    A::ProjectRoles.path(),
                     "Project roles with the Admin role",
                     "An env0 `Admin` key already has every project permission: `project_roles` applies only with `User` or a custom role.",
                 );
@@ -214,7 +211,7 @@ pub(crate) fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnos
                 let Some(roles) = roles.strings() else {
                     continue;
                 };
-                let path = AttributePath::attr("project_roles").then_key(project);
+                let path = A::ProjectRoles.path().then_key(project);
                 match roles.as_slice() {
                     [role] if ENV0_PROJECT_ROLES.contains(role) => {}
                     [role] => diags.push_attribute_error(
@@ -242,11 +239,11 @@ pub(crate) fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnos
         braintrust_token::validate_for_braintrust(config, &mut diags);
     }
     if kind == BackendKind::Atlas {
-        if let Some(name) = config.attr("name").as_str() {
+        if let Some(name) = config.name.as_str() {
             let len = name.chars().count();
             if !(1..=250).contains(&len) {
                 diags.push_attribute_error(
-                    AttributePath::attr("name"),
+                    A::Name.path(),
                     "Invalid name",
                     format!(
                         "Atlas key descriptions are 1 to 250 characters long; this one has {len}."
@@ -254,9 +251,9 @@ pub(crate) fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnos
                 );
             }
         }
-        if let Some(projects) = config.attr("project_roles").entries() {
+        if let Some(projects) = config.project_roles.entries() {
             for (project, roles) in projects {
-                let path = AttributePath::attr("project_roles").then_key(project);
+                let path = A::ProjectRoles.path().then_key(project);
                 if !is_hex24(project) {
                     diags.push_attribute_error(
                         path.clone(),
@@ -283,26 +280,26 @@ pub(crate) fn validate_for_backend(kind: BackendKind, config: &Value) -> Diagnos
                 }
             }
         }
-        if let Some(org) = config.attr("org_id").as_str() {
+        if let Some(org) = config.org_id.as_str() {
             if !is_hex24(org) {
                 diags.push_attribute_error(
-                    AttributePath::attr("org_id"),
+                    A::OrgId.path(),
                     "Invalid organization id",
                     format!("{org:?} is not an Atlas organization id (24 hexadecimal digits)."),
                 );
             }
         }
-        if let Some(roles) = config.attr("roles").strings() {
+        if let Some(roles) = config.roles.strings() {
             if roles.is_empty() {
                 diags.push_attribute_error(
-                    AttributePath::attr("roles"),
+                    A::Roles.path(),
                     "Missing roles",
                     "An Atlas API key needs at least one role.",
                 );
             }
             for role in roles.iter().filter(|r| !ATLAS_ROLES.contains(r)) {
                 diags.push_attribute_error(
-                    AttributePath::attr("roles"),
+                    A::Roles.path(),
                     "Invalid role",
                     format!(
                         "{role:?} is not an Atlas organization role; use one of {}.",

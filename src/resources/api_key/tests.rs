@@ -26,7 +26,7 @@ fn attributes_that_do_not_apply_are_named() {
         ("roles", Value::string_set(["ORG_MEMBER"])),
         ("org_name", Value::from("acme")),
     ]);
-    let diags = validate_for_backend(BackendKind::Atlas, &config);
+    let diags = validate_for_backend(BackendKind::Atlas, &ApiKeyModel::from(&config));
     assert_eq!(diags.0.len(), 1);
     assert_eq!(diags.0[0].attribute, Some(AttributePath::attr("org_name")));
     assert!(diags.0[0].detail.contains("atlas"));
@@ -39,7 +39,7 @@ fn atlas_roles_and_org_id_are_checked() {
         ("org_id", Value::from("nothex")),
         ("roles", Value::string_set(["ORG_MEMBER", "GROUP_OWNER"])),
     ]);
-    let diags = validate_for_backend(BackendKind::Atlas, &config);
+    let diags = validate_for_backend(BackendKind::Atlas, &ApiKeyModel::from(&config));
     let paths: Vec<_> = diags.0.iter().filter_map(|d| d.attribute.clone()).collect();
     assert!(paths.contains(&AttributePath::attr("org_id")));
     assert!(paths.contains(&AttributePath::attr("roles")));
@@ -61,7 +61,7 @@ fn env0_takes_one_role_and_project_roles_only_below_admin() {
             ),
         ),
     ]);
-    let diags = validate_for_backend(BackendKind::Env0, &config);
+    let diags = validate_for_backend(BackendKind::Env0, &ApiKeyModel::from(&config));
     let paths: Vec<_> = diags.0.iter().filter_map(|d| d.attribute.clone()).collect();
     assert_eq!(
         paths,
@@ -74,12 +74,12 @@ fn env0_takes_one_role_and_project_roles_only_below_admin() {
         ("name", Value::from("k")),
         ("roles", Value::string_set(["Admin", "User"])),
     ]);
-    assert!(validate_for_backend(BackendKind::Env0, &two).has_errors());
+    assert!(validate_for_backend(BackendKind::Env0, &ApiKeyModel::from(&two)).has_errors());
 }
 
 #[test]
 fn traceloop_is_refused_with_the_spec_message() {
-    let diags = validate_for_backend(BackendKind::Traceloop, &Value::Null);
+    let diags = validate_for_backend(BackendKind::Traceloop, &ApiKeyModel::default());
     assert!(diags.0[0]
         .detail
         .contains("use keysmith_org.environment_keys"));
@@ -117,7 +117,7 @@ fn rotate_after_and_roles_are_checked_at_validation() {
             ("name", Value::from("k")),
             ("rotate_after", Value::from(rotate_after)),
         ]);
-        let diags = validate_config(&config);
+        let diags = validate_config(&ApiKeyModel::from(&config));
         assert_eq!(!diags.has_errors(), ok, "{rotate_after}: {diags:?}");
         if !ok {
             assert_eq!(
@@ -130,7 +130,7 @@ fn rotate_after_and_roles_are_checked_at_validation() {
         ("name", Value::from("k")),
         ("roles", Value::string_set([""])),
     ]);
-    let diags = validate_config(&empty_role);
+    let diags = validate_config(&ApiKeyModel::from(&empty_role));
     assert_eq!(diags.0[0].attribute, Some(AttributePath::attr("roles")));
 }
 
@@ -152,4 +152,24 @@ fn rotation_is_judged_against_the_last_refresh_not_the_clock() {
     assert_eq!(judged_at(b"not json"), None);
     let now = judged_at(&judged_now()).unwrap();
     assert!((OffsetDateTime::now_utc() - now).abs() < time::Duration::seconds(5));
+}
+
+#[test]
+fn the_models_have_exactly_the_schemas_attributes() {
+    let names = |attrs: &mut dyn Iterator<Item = String>| {
+        let mut v: Vec<String> = attrs.collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(&mut schema().block.attributes.iter().map(|a| a.name.clone())),
+        names(&mut ApiKeyAttr::ALL.iter().map(|a| a.name().to_string()))
+    );
+    assert_eq!(
+        names(&mut identity_schema().attributes.iter().map(|a| a.name.clone())),
+        names(&mut ApiKeyIdentityAttr::ALL.iter().map(|a| a.name().to_string()))
+    );
+    // A model turns back into an object of the schema's type.
+    let state = Value::from(ApiKeyModel::default());
+    assert!(state.conform(&schema().block.implied_type()).is_ok());
 }

@@ -1,0 +1,156 @@
+//! Typed models of resource objects: [`model!`] declares a resource's attributes once, as
+//! the fields of a struct, and derives from them
+//!
+//! - an enum with one variant per attribute (`name()` is the attribute's name in the
+//!   schema, `path()` its [`AttributePath`](crate::codec::AttributePath)), for the tables of
+//!   rules and the diagnostics that name an attribute;
+//! - the struct with one [`Value`](crate::codec::Value) per attribute (a `Value`, not a
+//!   Rust type, because null and unknown mean something at plan time), converted from an
+//!   object value (attributes it lacks read as null) and back to one that holds every
+//!   attribute.
+//!
+//! A misspelt attribute is then a compile error instead of a silent null, and the schema
+//! builds its attributes from the same enum, so the name is written once.
+
+/// Declares a model struct and its attribute enum; see the [module documentation](self).
+///
+/// ```ignore
+/// model! {
+///     /// What the struct is.
+///     pub(crate) struct OrgModel, attributes OrgAttr {
+///         /// What the field is.
+///         id: Id,
+///         name: Name,
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! model {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $model:ident, attributes $attr:ident {
+            $( $(#[$field_meta:meta])* $field:ident : $variant:ident ),+ $(,)?
+        }
+    ) => {
+        #[doc = concat!("The attributes of [`", stringify!($model), "`], one per field.")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[allow(dead_code)]
+        $vis enum $attr {
+            $(
+                #[doc = concat!("`", stringify!($field), "`")]
+                $variant,
+            )+
+        }
+
+        #[allow(dead_code)]
+        impl $attr {
+            /// Every attribute, in declaration order.
+            pub const ALL: &'static [$attr] = &[$($attr::$variant),+];
+
+            /// The attribute's name in the schema.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($attr::$variant => stringify!($field),)+
+                }
+            }
+
+            /// The path of the attribute at the top of the object.
+            pub fn path(self) -> $crate::codec::AttributePath {
+                $crate::codec::AttributePath::attr(self.name())
+            }
+        }
+
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq)]
+        $vis struct $model {
+            $( $(#[$field_meta])* pub $field: $crate::codec::Value, )+
+        }
+
+        #[allow(dead_code)]
+        impl $model {
+            /// The value of attribute `attr`.
+            pub fn get(&self, attr: $attr) -> &$crate::codec::Value {
+                match attr {
+                    $($attr::$variant => &self.$field,)+
+                }
+            }
+
+            /// The value of attribute `attr`, to change it.
+            pub fn get_mut(&mut self, attr: $attr) -> &mut $crate::codec::Value {
+                match attr {
+                    $($attr::$variant => &mut self.$field,)+
+                }
+            }
+        }
+
+        impl From<$crate::codec::Value> for $model {
+            /// The object's attributes (anything else, null included, is all nulls).
+            fn from(value: $crate::codec::Value) -> Self {
+                let mut attrs = match value {
+                    $crate::codec::Value::Object(attrs) => attrs,
+                    _ => Default::default(),
+                };
+                $model {
+                    $( $field: attrs.remove(stringify!($field)).unwrap_or_default(), )+
+                }
+            }
+        }
+
+        impl From<&$crate::codec::Value> for $model {
+            fn from(value: &$crate::codec::Value) -> Self {
+                $model {
+                    $( $field: value.attr(stringify!($field)).clone(), )+
+                }
+            }
+        }
+
+        impl From<$model> for $crate::codec::Value {
+            /// An object holding every attribute.
+            fn from(model: $model) -> Self {
+                $crate::codec::Value::Object(
+                    [$( (stringify!($field).to_string(), model.$field), )+]
+                        .into_iter()
+                        .collect(),
+                )
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::codec::{AttributePath, Value};
+
+    crate::model! {
+        /// A model for the tests.
+        struct Thing, attributes ThingAttr {
+            /// An id.
+            id: Id,
+            display_name: DisplayName,
+        }
+    }
+
+    #[test]
+    fn names_paths_and_conversions() {
+        assert_eq!(ThingAttr::DisplayName.name(), "display_name");
+        assert_eq!(ThingAttr::Id.path(), AttributePath::attr("id"));
+        assert_eq!(ThingAttr::ALL, &[ThingAttr::Id, ThingAttr::DisplayName]);
+
+        let value = Value::object([("id", Value::from("a")), ("other", Value::from("x"))]);
+        let thing = Thing::from(&value);
+        assert_eq!(thing.id, Value::from("a"));
+        assert_eq!(thing.display_name, Value::Null);
+        assert_eq!(Thing::from(value), thing);
+        assert_eq!(Thing::from(Value::Null), Thing::default());
+        assert_eq!(Thing::from(Value::Unknown), Thing::default());
+
+        let mut thing = thing;
+        *thing.get_mut(ThingAttr::DisplayName) = Value::Unknown;
+        assert_eq!(thing.get(ThingAttr::DisplayName), &Value::Unknown);
+        // Back to an object with every attribute, and nothing else.
+        assert_eq!(
+            Value::from(thing),
+            Value::object([("id", Value::from("a")), ("display_name", Value::Unknown)])
+        );
+    }
+}
