@@ -100,28 +100,61 @@ impl KeysmithProvider {
     }
 }
 
-/// Reads a string setting from config, else from the environment.
-fn setting(
-    block: &Value,
-    s: &Setting,
-    path: &AttributePath,
-    env: &dyn Fn(&str) -> Option<String>,
-    diags: &mut Diagnostics,
-) -> Option<String> {
-    match block.attr(s.name) {
-        Value::Unknown => {
-            diags.push_attribute_error(
-                path.clone().then_attr(s.name),
+/// One backend block of a configuration, read setting by setting: from the block, else from
+/// the setting's environment variable.
+struct BlockReader<'a> {
+    def: &'static BackendBlock,
+    block: &'a Value,
+    path: AttributePath,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl BlockReader<'_> {
+    /// A setting, `None` when neither the block nor the environment sets it (empty counts as
+    /// unset).
+    ///
+    /// # Errors
+    /// The block's value is unknown at plan.
+    fn get(&self, name: &str) -> Result<Option<String>, Diagnostics> {
+        let Some(s) = self.def.settings.iter().find(|s| s.name == name) else {
+            return Ok(None);
+        };
+        match self.block.attr(s.name) {
+            Value::Unknown => Err(Diagnostics::attribute_error(
+                self.path.clone().then_attr(s.name),
                 "Value not known",
                 format!(
                     "`{}` depends on values known only after apply; the provider needs it to plan. Set it from a value known at plan time.",
                     s.name
                 ),
-            );
-            None
+            )),
+            Value::String(v) if !v.is_empty() => Ok(Some(v.clone())),
+            _ => Ok((self.env)(s.env).filter(|v| !v.is_empty())),
         }
-        Value::String(v) if !v.is_empty() => Some(v.clone()),
-        _ => env(s.env).filter(|v| !v.is_empty()),
+    }
+
+    /// A setting the backend cannot do without.
+    ///
+    /// # Errors
+    /// It is unset (the diagnostic names the attribute and its environment variable), or
+    /// unknown.
+    fn required(&self, name: &str) -> Result<String, Diagnostics> {
+        self.get(name)?
+            .ok_or_else(|| missing_credential(&self.path, self.def, name))
+    }
+}
+
+/// Both results, or the diagnostics of every one that failed.
+fn both<A, B>(a: Result<A, Diagnostics>, b: Result<B, Diagnostics>) -> Result<(A, B), Diagnostics> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => {
+            let mut diags = Diagnostics::default();
+            for d in [a.err(), b.err()].into_iter().flatten() {
+                diags.extend(d);
+            }
+            Err(diags)
+        }
     }
 }
 
@@ -132,14 +165,18 @@ fn backend_blocks_set(config: &Value) -> Vec<&'static BackendBlock> {
         .collect()
 }
 
-fn check_url(text: &str, path: AttributePath, diags: &mut Diagnostics) {
+/// `text` if it is an http(s) URL with a host.
+///
+/// # Errors
+/// It is not; the diagnostic is at `path`.
+fn check_url(text: &str, path: AttributePath) -> Result<&str, Diagnostics> {
     match reqwest::Url::parse(text) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
-        _ => diags.push_attribute_error(
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(text),
+        _ => Err(Diagnostics::attribute_error(
             path,
             "Invalid URL",
             format!("{text:?} is not an http(s) URL such as \"https://cloud.mongodb.com\"."),
-        ),
+        )),
     }
 }
 
@@ -196,7 +233,9 @@ impl KeysmithProvider {
             let block = config.attr(b.kind.name());
             let path = AttributePath::attr(b.kind.name());
             if let Some(url) = block.attr("base_url").as_str() {
-                check_url(url, path.clone().then_attr("base_url"), &mut diags);
+                if let Err(d) = check_url(url, path.clone().then_attr("base_url")) {
+                    diags.extend(d);
+                }
             }
         }
         diags
@@ -207,20 +246,22 @@ impl KeysmithProvider {
         config: &Value,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(Arc<dyn Backend>, ProviderDefaults), Diagnostics> {
-        let mut diags = self.validate_config(config);
+        let diags = self.validate_config(config);
         if diags.has_errors() {
             return Err(diags);
         }
-        let block_def = backend_blocks_set(config)[0];
-        let block = config.attr(block_def.kind.name());
-        let path = AttributePath::attr(block_def.kind.name());
-        let get = |name: &str, diags: &mut Diagnostics| {
-            let s = block_def.settings.iter().find(|s| s.name == name)?;
-            setting(block, s, &path, env, diags)
+        let def = backend_blocks_set(config)[0];
+        let reader = BlockReader {
+            def,
+            block: config.attr(def.kind.name()),
+            path: AttributePath::attr(def.kind.name()),
+            env,
         };
-        let base_url = get("base_url", &mut diags)
-            .unwrap_or_else(|| default_base_url(block_def.kind).to_string());
-        check_url(&base_url, path.clone().then_attr("base_url"), &mut diags);
+        let base_url = reader.get("base_url").and_then(|url| {
+            let url = url.unwrap_or_else(|| default_base_url(def.kind).to_string());
+            check_url(&url, reader.path.clone().then_attr("base_url"))?;
+            Ok(url)
+        });
         let http = HttpSettings {
             max_retries: config
                 .attr("max_retries")
@@ -236,8 +277,8 @@ impl KeysmithProvider {
             ..HttpSettings::default()
         };
         let mut defaults = ProviderDefaults::default();
-        let built: Option<Result<Arc<dyn Backend>, BackendError>> = match block_def.kind {
-            BackendKind::Atlas => atlas_auth(&mut diags, &path, block_def, &get).map(|auth| {
+        let built: Result<Result<Arc<dyn Backend>, BackendError>, Diagnostics> = match def.kind {
+            BackendKind::Atlas => both(base_url, atlas_auth(&reader)).map(|(base_url, auth)| {
                 AtlasClient::new(AtlasConfig {
                     base_url,
                     auth,
@@ -246,8 +287,10 @@ impl KeysmithProvider {
                 .map(|c| Arc::new(c) as Arc<dyn Backend>)
             }),
             BackendKind::Braintrust => {
-                defaults.org = get("org_name", &mut diags);
-                required(&mut diags, &path, block_def, &get, "api_key").map(|api_key| {
+                let org = reader.get("org_name");
+                let key = reader.required("api_key");
+                both(both(base_url, key), org).map(|((base_url, api_key), org)| {
+                    defaults.org = org;
                     BraintrustClient::new(BraintrustConfig {
                         base_url,
                         api_key: Secret::new(api_key),
@@ -257,22 +300,25 @@ impl KeysmithProvider {
                 })
             }
             BackendKind::Env0 => {
-                defaults.org = get("organization_id", &mut diags);
-                let id = required(&mut diags, &path, block_def, &get, "api_key_id");
-                let secret = required(&mut diags, &path, block_def, &get, "api_key_secret");
-                id.zip(secret).map(|(api_key_id, secret)| {
-                    Env0Client::new(Env0Config {
-                        base_url,
-                        api_key_id,
-                        api_key_secret: Secret::new(secret),
-                        http,
-                        rate_limit: RateLimit::ENV0,
-                    })
-                    .map(|c| Arc::new(c) as Arc<dyn Backend>)
-                })
+                let org = reader.get("organization_id");
+                let id = reader.required("api_key_id");
+                let secret = reader.required("api_key_secret");
+                both(both(base_url, org), both(id, secret)).map(
+                    |((base_url, org), (api_key_id, secret))| {
+                        defaults.org = org;
+                        Env0Client::new(Env0Config {
+                            base_url,
+                            api_key_id,
+                            api_key_secret: Secret::new(secret),
+                            http,
+                            rate_limit: RateLimit::ENV0,
+                        })
+                        .map(|c| Arc::new(c) as Arc<dyn Backend>)
+                    },
+                )
             }
             BackendKind::Traceloop => {
-                required(&mut diags, &path, block_def, &get, "api_key").map(|api_key| {
+                both(base_url, reader.required("api_key")).map(|(base_url, api_key)| {
                     TraceloopClient::new(TraceloopConfig {
                         base_url,
                         api_key: Secret::new(api_key),
@@ -282,106 +328,68 @@ impl KeysmithProvider {
                 })
             }
         };
-        let backend = match built {
-            Some(Ok(b)) => Some(b),
-            Some(Err(e)) => {
-                diags.push_attribute_error(
-                    path.clone().then_attr("base_url"),
-                    "Invalid backend configuration",
-                    e.to_string(),
-                );
-                None
-            }
-            None => None,
-        };
-        match backend {
-            Some(b) if !diags.has_errors() => Ok((b, defaults)),
-            _ => Err(diags),
+        match built? {
+            Ok(backend) => Ok((backend, defaults)),
+            Err(e) => Err(Diagnostics::attribute_error(
+                reader.path.then_attr("base_url"),
+                "Invalid backend configuration",
+                e.to_string(),
+            )),
         }
     }
 }
 
-/// A setting the backend cannot do without; a diagnostic names it when missing.
-fn required(
-    diags: &mut Diagnostics,
-    path: &AttributePath,
-    block: &BackendBlock,
-    get: &dyn Fn(&str, &mut Diagnostics) -> Option<String>,
-    name: &str,
-) -> Option<String> {
-    let value = get(name, diags);
-    if value.is_none() {
-        missing_credential(diags, path, block, name);
-    }
-    value
-}
-
 /// Atlas takes a key pair (Digest) or a service account (OAuth), never both.
-fn atlas_auth(
-    diags: &mut Diagnostics,
-    path: &AttributePath,
-    block: &BackendBlock,
-    get: &dyn Fn(&str, &mut Diagnostics) -> Option<String>,
-) -> Option<AtlasAuth> {
-    let public_key = get("public_key", diags);
-    let private_key = get("private_key", diags);
-    let client_id = get("client_id", diags);
-    let client_secret = get("client_secret", diags);
+fn atlas_auth(reader: &BlockReader<'_>) -> Result<AtlasAuth, Diagnostics> {
+    let public_key = reader.get("public_key");
+    let private_key = reader.get("private_key");
+    let client_id = reader.get("client_id");
+    let client_secret = reader.get("client_secret");
+    let ((public_key, private_key), (client_id, client_secret)) = both(
+        both(public_key, private_key),
+        both(client_id, client_secret),
+    )?;
     let key_pair = public_key.is_some() || private_key.is_some();
     let service_account = client_id.is_some() || client_secret.is_some();
     if key_pair && service_account {
-        diags.push_attribute_error(
-            path.clone().then_attr("client_id"),
+        return Err(Diagnostics::attribute_error(
+            reader.path.clone().then_attr("client_id"),
             "Conflicting Atlas credentials",
             "Both a programmatic API key (`public_key`/`private_key`) and a service account (`client_id`/`client_secret`) are configured, in the block or through MONGODB_ATLAS_* environment variables. Configure exactly one.",
-        );
-        return None;
+        ));
     }
+    let present = |value: Option<String>, name: &str| {
+        value.ok_or_else(|| missing_credential(&reader.path, reader.def, name))
+    };
     if service_account {
-        let id = required(diags, path, block, &|_, _| client_id.clone(), "client_id");
-        let secret = required(
-            diags,
-            path,
-            block,
-            &|_, _| client_secret.clone(),
-            "client_secret",
-        );
-        return id
-            .zip(secret)
-            .map(|(client_id, secret)| AtlasAuth::ServiceAccount {
-                client_id,
-                client_secret: Secret::new(secret),
-            });
+        let (client_id, secret) = both(
+            present(client_id, "client_id"),
+            present(client_secret, "client_secret"),
+        )?;
+        return Ok(AtlasAuth::ServiceAccount {
+            client_id,
+            client_secret: Secret::new(secret),
+        });
     }
-    let public = required(diags, path, block, &|_, _| public_key.clone(), "public_key");
-    let private = required(
-        diags,
-        path,
-        block,
-        &|_, _| private_key.clone(),
-        "private_key",
-    );
-    public
-        .zip(private)
-        .map(|(public_key, private)| AtlasAuth::Digest {
-            public_key,
-            private_key: Secret::new(private),
-        })
+    let (public_key, private) = both(
+        present(public_key, "public_key"),
+        present(private_key, "private_key"),
+    )?;
+    Ok(AtlasAuth::Digest {
+        public_key,
+        private_key: Secret::new(private),
+    })
 }
 
-fn missing_credential(
-    diags: &mut Diagnostics,
-    path: &AttributePath,
-    block: &BackendBlock,
-    name: &str,
-) {
+/// The diagnostic of a missing setting: its attribute and environment variable.
+fn missing_credential(path: &AttributePath, block: &BackendBlock, name: &str) -> Diagnostics {
     let env = block
         .settings
         .iter()
         .find(|s| s.name == name)
         .map(|s| s.env)
         .unwrap_or_default();
-    diags.push_attribute_error(
+    Diagnostics::attribute_error(
         path.clone().then_attr(name),
         "Missing credential",
         format!(
@@ -389,7 +397,7 @@ fn missing_credential(
             block.kind.name(),
             block.kind.name()
         ),
-    );
+    )
 }
 
 #[async_trait::async_trait]

@@ -2,6 +2,10 @@
 //! [`crate::codec`] values, with request and response structs instead of positional
 //! arguments.
 //!
+//! One result style: a call answers its response struct, which carries what it found and
+//! its `diagnostics` (warnings and errors together, as Terraform takes them); a call with
+//! nothing else to answer (validation, configure, close) answers [`Diagnostics`].
+//!
 //! The plugin server ([`crate::plugin`]) turns gRPC calls into these requests; the provider
 //! ([`crate::provider`]) and its resources implement the traits. Nothing here knows about
 //! gRPC or about any SaaS backend.
@@ -177,6 +181,25 @@ impl ImportResponse {
     }
 }
 
+/// UpgradeResourceState: a stored state written with an earlier schema version.
+#[derive(Debug, Clone)]
+pub struct UpgradeRequest {
+    /// The schema version the state was written with.
+    pub version: i64,
+    /// The state as Terraform stored it (JSON).
+    pub state: serde_json::Value,
+}
+
+/// The result of an [`UpgradeRequest`].
+#[derive(Debug, Clone, Default)]
+pub struct UpgradeResponse {
+    /// The state in the current schema's shape (JSON; ignored when `diagnostics` has
+    /// errors).
+    pub state: serde_json::Value,
+    /// Problems, such as why the stored state cannot be upgraded.
+    pub diagnostics: Diagnostics,
+}
+
 /// A managed resource type.
 #[async_trait::async_trait]
 pub trait Resource: Send + Sync + 'static {
@@ -197,18 +220,13 @@ pub trait Resource: Send + Sync + 'static {
         Diagnostics::default()
     }
 
-    /// UpgradeResourceState from an earlier schema `version`: rewrites the stored state (the
+    /// UpgradeResourceState from an earlier schema version: rewrites the stored state (the
     /// JSON Terraform kept) into the current schema's shape. The default keeps it as it is.
-    ///
-    /// # Errors
-    /// A message saying why the stored state cannot be upgraded.
-    fn upgrade_state(
-        &self,
-        version: i64,
-        state: serde_json::Value,
-    ) -> Result<serde_json::Value, String> {
-        let _ = version;
-        Ok(state)
+    fn upgrade_state(&self, req: UpgradeRequest) -> UpgradeResponse {
+        UpgradeResponse {
+            state: req.state,
+            ..Default::default()
+        }
     }
 
     /// Refreshes an object.
@@ -249,7 +267,39 @@ pub trait DataSource: Send + Sync + 'static {
     }
 
     /// Reads the data; the result must be wholly known.
-    async fn read(&self, config: Value) -> (Value, Diagnostics);
+    async fn read(&self, req: DataReadRequest) -> DataReadResponse;
+}
+
+/// ReadDataSource.
+#[derive(Debug, Clone)]
+pub struct DataReadRequest {
+    /// The configuration.
+    pub config: Value,
+}
+
+/// The result of a [`DataReadRequest`].
+#[derive(Debug, Clone, Default)]
+pub struct DataReadResponse {
+    /// The data read (ignored when `diagnostics` has errors).
+    pub state: Value,
+    /// Problems.
+    pub diagnostics: Diagnostics,
+}
+
+impl From<Result<Value, Diagnostics>> for DataReadResponse {
+    /// The data read, or the errors that stopped the read.
+    fn from(result: Result<Value, Diagnostics>) -> Self {
+        match result {
+            Ok(state) => DataReadResponse {
+                state,
+                ..Default::default()
+            },
+            Err(diagnostics) => DataReadResponse {
+                diagnostics,
+                ..Default::default()
+            },
+        }
+    }
 }
 
 /// ListResource (`terraform query`): find existing objects of a managed resource type.
@@ -290,7 +340,32 @@ pub trait ListResource: Send + Sync + 'static {
     }
 
     /// Finds the objects.
-    async fn list(&self, req: ListRequest) -> Result<Vec<ListedResource>, Diagnostics>;
+    async fn list(&self, req: ListRequest) -> ListResponse;
+}
+
+/// The result of a [`ListRequest`].
+#[derive(Debug, Clone, Default)]
+pub struct ListResponse {
+    /// The objects found (ignored when `diagnostics` has errors).
+    pub resources: Vec<ListedResource>,
+    /// Problems.
+    pub diagnostics: Diagnostics,
+}
+
+impl From<Result<Vec<ListedResource>, Diagnostics>> for ListResponse {
+    /// The objects found, or the errors that stopped the listing.
+    fn from(result: Result<Vec<ListedResource>, Diagnostics>) -> Self {
+        match result {
+            Ok(resources) => ListResponse {
+                resources,
+                ..Default::default()
+            },
+            Err(diagnostics) => ListResponse {
+                diagnostics,
+                ..Default::default()
+            },
+        }
+    }
 }
 
 /// OpenEphemeralResource: make the object for this run.

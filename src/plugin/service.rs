@@ -14,8 +14,9 @@ use super::guard::guarded;
 use super::proto::tfplugin6 as pb;
 use crate::codec::{Schema, Type, Value};
 use crate::framework::{
-    ApplyRequest, ConfigureRequest, DataSource, Diagnostics, IdentitySchema, ImportRequest,
-    ListRequest, ListResource, PlanRequest, Provider, ReadRequest, Resource,
+    ApplyRequest, ConfigureRequest, DataReadRequest, DataSource, Diagnostics, IdentitySchema,
+    ImportRequest, ListRequest, ListResource, PlanRequest, Provider, ReadRequest, Resource,
+    UpgradeRequest,
 };
 
 type PbStream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
@@ -304,11 +305,14 @@ impl pb::provider_server::Provider for ProviderService {
             } else if req.version < e.schema.version {
                 let stored: serde_json::Value =
                     serde_json::from_slice(&raw.json).map_err(|err| unreadable(err.to_string()))?;
-                let upgraded = e
-                    .resource
-                    .upgrade_state(req.version, stored)
-                    .map_err(unreadable)?;
-                let bytes = serde_json::to_vec(&upgraded).map_err(|err| unreadable(err.to_string()))?;
+                let upgraded = e.resource.upgrade_state(UpgradeRequest {
+                    version: req.version,
+                    state: stored,
+                });
+                if upgraded.diagnostics.has_errors() {
+                    return Err(upgraded.diagnostics);
+                }
+                let bytes = serde_json::to_vec(&upgraded.state).map_err(|err| unreadable(err.to_string()))?;
                 crate::codec::json::decode(&bytes, &e.ty).map_err(|err| unreadable(err.to_string()))?
             } else {
                 crate::codec::json::decode(&raw.json, &e.ty)
@@ -579,13 +583,13 @@ impl pb::provider_server::Provider for ProviderService {
         let result = guarded("ReadDataSource", async {
             let e = self.data_source(&req.type_name)?;
             let config = decode(req.config.as_ref(), &e.ty)?;
-            let (state, diags) = e.data_source.read(config).await;
-            if diags.has_errors() {
-                return Err(diags);
+            let read = e.data_source.read(DataReadRequest { config }).await;
+            if read.diagnostics.has_errors() {
+                return Err(read.diagnostics);
             }
             Ok(pb::read_data_source::Response {
-                state: Some(encode(&state, &e.ty)?),
-                diagnostics: diagnostics(diags),
+                state: Some(encode(&read.state, &e.ty)?),
+                diagnostics: diagnostics(read.diagnostics),
                 deferred: None,
             })
         })
@@ -665,7 +669,11 @@ impl pb::provider_server::Provider for ProviderService {
                     include_resource: req.include_resource_object,
                     limit: req.limit,
                 })
-                .await?;
+                .await;
+            if found.diagnostics.has_errors() {
+                return Err(found.diagnostics);
+            }
+            let found = found.resources;
             let limit = usize::try_from(req.limit)
                 .ok()
                 .filter(|l| *l > 0)

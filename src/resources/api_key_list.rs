@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::ProviderState;
 use crate::backend::BackendKind;
 use crate::codec::{Block, Schema, Value};
-use crate::framework::{Diagnostics, ListRequest, ListResource, ListedResource};
+use crate::framework::{Diagnostics, ListRequest, ListResource, ListResponse, ListedResource};
 
 use super::api_key::{listed_identity, listed_state};
 use super::api_keys_data_source::{list_selected_keys, selector_attributes};
@@ -45,7 +45,14 @@ impl ListResource for ApiKeyList {
         schema()
     }
 
-    async fn list(&self, req: ListRequest) -> Result<Vec<ListedResource>, Diagnostics> {
+    async fn list(&self, req: ListRequest) -> ListResponse {
+        self.list_keys(req).await.into()
+    }
+}
+
+impl ApiKeyList {
+    /// The keys `req` selects, with their states when asked for.
+    async fn list_keys(&self, req: ListRequest) -> Result<Vec<ListedResource>, Diagnostics> {
         let backend = self.state.backend()?;
         let kind = backend.kind();
         let (org_id, keys) = list_selected_keys(&self.state, backend.as_ref(), &req.config).await?;

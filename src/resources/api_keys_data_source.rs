@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::ProviderState;
 use crate::backend::{ApiKey, Backend, BackendKind};
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
-use crate::framework::{DataSource, Diagnostics};
+use crate::framework::{DataReadRequest, DataReadResponse, DataSource, Diagnostics};
 
 use super::backend_diagnostic;
 
@@ -195,29 +195,28 @@ impl DataSource for ApiKeysDataSource {
         schema()
     }
 
-    async fn read(&self, config: Value) -> (Value, Diagnostics) {
-        let backend = match self.state.backend() {
-            Ok(b) => b,
-            Err(d) => return (Value::Null, d),
-        };
-        let (org_id, keys) = match list_selected_keys(&self.state, backend.as_ref(), &config).await
-        {
-            Ok(found) => found,
-            Err(d) => return (Value::Null, d),
-        };
+    async fn read(&self, req: DataReadRequest) -> DataReadResponse {
+        self.read_keys(req.config).await.into()
+    }
+}
+
+impl ApiKeysDataSource {
+    /// The keys `config` selects, as this data source's object.
+    async fn read_keys(&self, config: Value) -> Result<Value, Diagnostics> {
+        let backend = self.state.backend()?;
+        let (org_id, keys) = list_selected_keys(&self.state, backend.as_ref(), &config).await?;
         let kind = backend.kind();
         let mut values = Vec::with_capacity(keys.len());
         for key in &keys {
             let access_list = match kind {
-                BackendKind::Atlas => match backend.get_access_list(&org_id, &key.id).await {
-                    Ok(entries) => Some(entries),
-                    Err(e) => {
-                        return (
-                            Value::Null,
-                            backend_diagnostic("Unable to read an access list", &e, |_| None),
-                        )
-                    }
-                },
+                BackendKind::Atlas => Some(
+                    backend
+                        .get_access_list(&org_id, &key.id)
+                        .await
+                        .map_err(|e| {
+                            backend_diagnostic("Unable to read an access list", &e, |_| None)
+                        })?,
+                ),
                 _ => None,
             };
             values.push(key_value(key, kind, access_list));
@@ -225,6 +224,6 @@ impl DataSource for ApiKeysDataSource {
         let mut state = config.clone();
         state.set_attr("org_id", Value::from(org_id));
         state.set_attr("keys", Value::List(values));
-        (state, Diagnostics::default())
+        Ok(state)
     }
 }

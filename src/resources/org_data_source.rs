@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::ProviderState;
 use crate::backend::BackendKind;
 use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
-use crate::framework::{DataSource, Diagnostics};
+use crate::framework::{DataReadRequest, DataReadResponse, DataSource, Diagnostics};
 
 use super::org::{merge_backend_view, schema as org_schema, OrgModel};
 use super::{backend_diagnostic, unknowns_to_null};
@@ -86,26 +86,30 @@ impl DataSource for OrgDataSource {
         Diagnostics::default()
     }
 
-    async fn read(&self, config: Value) -> (Value, Diagnostics) {
+    async fn read(&self, req: DataReadRequest) -> DataReadResponse {
+        self.read_org(req.config).await.into()
+    }
+}
+
+impl OrgDataSource {
+    /// The organization `config` selects, as this data source's object.
+    async fn read_org(&self, config: Value) -> Result<Value, Diagnostics> {
         let backend = match self.state.backend() {
             Ok(b) => b,
-            Err(d) => return (Value::Null, d),
+            Err(d) => return Err(d),
         };
         let kind = backend.kind();
         if kind == BackendKind::Traceloop {
-            return (
-                Value::Null,
-                Diagnostics::error(
-                    "Not supported by traceloop",
-                    "Traceloop has no API to read organizations; data.keysmith_org works with atlas, braintrust and env0.",
-                ),
-            );
+            return Err(Diagnostics::error(
+                "Not supported by traceloop",
+                "Traceloop has no API to read organizations; data.keysmith_org works with atlas, braintrust and env0.",
+            ));
         }
         let result = match (config.attr("id").as_str(), config.attr("name").as_str()) {
             (Some(id), _) => backend.get_org(id).await,
             (None, Some(name)) => backend.find_org_by_name(name).await,
             _ => {
-                return (Value::Null, self.validate(&config));
+                return Err(self.validate(&config));
             }
         };
         match result {
@@ -123,12 +127,13 @@ impl DataSource for OrgDataSource {
                     }
                 }
                 unknowns_to_null(&mut state);
-                (state, Diagnostics::default())
+                Ok(state)
             }
-            Err(e) => (
-                Value::Null,
-                backend_diagnostic("Unable to read organization", &e, |_| None),
-            ),
+            Err(e) => Err(backend_diagnostic(
+                "Unable to read organization",
+                &e,
+                |_| None,
+            )),
         }
     }
 }

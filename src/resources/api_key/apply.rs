@@ -324,10 +324,7 @@ pub(crate) async fn sync_project_roles(
 
 /// Version 0 → 1: each `project_roles` value (one env0 project role) becomes a one-element
 /// set, so a key planned with the earlier release plans with no changes.
-pub(super) fn upgrade_state(
-    version: i64,
-    mut state: serde_json::Value,
-) -> Result<serde_json::Value, String> {
+pub(super) fn upgrade_state(version: i64, mut state: serde_json::Value) -> serde_json::Value {
     if version == 0 {
         if let Some(roles) = state
             .get_mut("project_roles")
@@ -340,7 +337,7 @@ pub(super) fn upgrade_state(
             }
         }
     }
-    Ok(state)
+    state
 }
 
 /// A `map(set(string))` value as project id → roles (null → none).

@@ -14,7 +14,8 @@ use crate::backend::{ApiKey, BackendKind};
 use crate::codec::{AttributePath, Schema, Value};
 use crate::framework::{
     ApplyRequest, ApplyResponse, Diagnostics, IdentitySchema, ImportRequest, ImportResponse,
-    PlanRequest, PlanResponse, ReadRequest, ReadResponse, Resource,
+    PlanRequest, PlanResponse, ReadRequest, ReadResponse, Resource, UpgradeRequest,
+    UpgradeResponse,
 };
 
 use super::access_list::same;
@@ -75,12 +76,11 @@ impl Resource for ApiKeyResource {
         validate_config(&ApiKeyModel::from(config))
     }
 
-    fn upgrade_state(
-        &self,
-        version: i64,
-        state: serde_json::Value,
-    ) -> Result<serde_json::Value, String> {
-        upgrade_state(version, state)
+    fn upgrade_state(&self, req: UpgradeRequest) -> UpgradeResponse {
+        UpgradeResponse {
+            state: upgrade_state(req.version, req.state),
+            ..Default::default()
+        }
     }
 
     async fn plan(&self, req: PlanRequest) -> PlanResponse {

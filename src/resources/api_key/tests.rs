@@ -137,12 +137,12 @@ fn rotate_after_and_roles_are_checked_at_validation() {
 #[test]
 fn version_0_project_roles_become_sets() {
     let v0 = serde_json::json!({"name": "k", "project_roles": {"p1": "Viewer", "p2": "Deployer"}});
-    let v1 = upgrade_state(0, v0).unwrap();
+    let v1 = upgrade_state(0, v0);
     assert_eq!(
         v1["project_roles"],
         serde_json::json!({"p1": ["Viewer"], "p2": ["Deployer"]})
     );
-    let null = upgrade_state(0, serde_json::json!({"project_roles": null})).unwrap();
+    let null = upgrade_state(0, serde_json::json!({"project_roles": null}));
     assert!(null["project_roles"].is_null());
 }
 
