@@ -3,9 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
@@ -88,69 +86,27 @@ pub(super) async fn create_key(
     Ok(Json(created).into_response())
 }
 
-pub(super) async fn list_keys(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    uri: Uri,
-) -> Result<Response, BtError> {
-    let q = ListQuery::parse(uri.query())?;
-    let page = shared.read(|s| {
-        let data = &s.braintrust;
-        let Some(org_id) = data.org_filter(q.org_name.as_deref()) else {
-            return Ok(Vec::new());
-        };
-        q.page(
-            &data.api_keys,
-            |k| &k.id,
-            |k| {
-                caller.belongs_to(&k.org_id)
-                    && org_id.is_none_or(|o| o == k.org_id)
-                    && q.api_key_name.as_ref().is_none_or(|n| *n == k.name)
-            },
-        )
-        .map(|page| {
-            page.into_iter()
-                .map(|k| key_json(data, k, false))
-                .collect::<Vec<_>>()
-        })
-    })?;
-    Ok(objects(page))
-}
+impl Credential for ApiKey {
+    const TYPE_NAME: &'static str = "ApiKey";
+    const ID_PARAM: &'static str = "api_key_id";
 
-pub(super) async fn get_key(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    path: Result<Path<String>, PathRejection>,
-) -> Result<Response, BtError> {
-    let id = checked_id(path, "api_key_id")?;
-    shared
-        .read(|s| {
-            let data = &s.braintrust;
-            data.api_keys
-                .iter()
-                .find(|k| k.id == id && caller.belongs_to(&k.org_id))
-                .map(|k| key_json(data, k, false))
-        })
-        .map(|key| Json(key).into_response())
-        .ok_or_else(|| BtError::new(StatusCode::NOT_FOUND, format!("ApiKey {id} not found")))
-}
+    fn all(data: &BraintrustData) -> &Vec<Self> {
+        &data.api_keys
+    }
 
-pub(super) async fn delete_key(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    path: Result<Path<String>, PathRejection>,
-) -> Result<Response, BtError> {
-    let id = checked_id(path, "api_key_id")?;
-    let deleted = shared.try_mutate(|s| {
-        let data = &mut s.braintrust;
-        let at = data
-            .api_keys
-            .iter()
-            .position(|k| k.id == id && caller.belongs_to(&k.org_id))
-            .ok_or_else(|| BtError::new(StatusCode::NOT_FOUND, format!("ApiKey {id} not found")))?;
-        let key = data.api_keys.remove(at);
-        Ok::<_, BtError>(key_json(data, &key, false))
-    })?;
-    shared.persist().await.map_err(BtError::internal)?;
-    Ok(Json(deleted).into_response())
+    fn all_mut(data: &mut BraintrustData) -> &mut Vec<Self> {
+        &mut data.api_keys
+    }
+
+    fn name_filter(q: &ListQuery) -> Option<&String> {
+        q.api_key_name.as_ref()
+    }
+
+    fn fields(&self) -> (&str, &str, &str) {
+        (&self.id, &self.org_id, &self.name)
+    }
+
+    fn json(data: &BraintrustData, item: &Self, reveal: bool) -> Value {
+        key_json(data, item, reveal)
+    }
 }

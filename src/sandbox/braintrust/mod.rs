@@ -41,7 +41,8 @@
 //!
 //! `data` (the objects, seed, reset, state view), `guard` (authentication, rate limit), `error`,
 //! `wire` (list queries and cursor pagination), one file per route family (`orgs`,
-//! `api_keys`, `service_tokens`) and `helpers` (the `/_sandbox/braintrust/` routes); this file holds the router,
+//! `api_keys`, `service_tokens`; `credentials` holds what the last two share: list, get and
+//! delete) and `helpers` (the `/_sandbox/braintrust/` routes); this file holds the router,
 //! request families, fault answers and the rate-limit configuration.
 //!
 //! Rate limit: per organization and endpoint, off unless set. Sandbox-only helpers (no auth,
@@ -76,6 +77,7 @@ use super::ratelimit::{retry_after_secs, LimitConfig};
 use super::{vendor_layers, Shared};
 
 mod api_keys;
+mod credentials;
 mod data;
 mod error;
 mod guard;
@@ -87,6 +89,7 @@ mod wire;
 pub(crate) use data::BraintrustData;
 
 use api_keys::*;
+use credentials::*;
 use data::*;
 use error::*;
 use guard::*;
@@ -142,18 +145,21 @@ pub(crate) fn routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
     let api = Router::new()
         .route("/v1/organization", get(list_orgs))
         .route("/v1/organization/{organization_id}", get(get_org))
-        .route("/v1/api_key", get(list_keys).post(create_key))
-        .route("/v1/api_key/{api_key_id}", get(get_key).delete(delete_key))
+        .route("/v1/api_key", get(list::<ApiKey>).post(create_key))
+        .route(
+            "/v1/api_key/{api_key_id}",
+            get(get_one::<ApiKey>).delete(delete_one::<ApiKey>),
+        )
         .route(
             "/v1/service_token",
-            get(list_tokens)
+            get(list::<ServiceToken>)
                 .post(create_token)
                 .put(replace_token)
                 .delete(delete_token_by_body),
         )
         .route(
             "/v1/service_token/{service_token_id}",
-            get(get_token).delete(delete_token),
+            get(get_one::<ServiceToken>).delete(delete_one::<ServiceToken>),
         )
         .route_layer(axum::middleware::from_fn_with_state(shared.clone(), guard));
     vendor_layers(api, shared, family, fault_response)

@@ -10,9 +10,8 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
@@ -198,91 +197,6 @@ pub(super) async fn replace_token(
     Ok(Json(replaced).into_response())
 }
 
-/// `GET /v1/service_token`: the tokens of the caller's organizations, newest first.
-// GUESS: any credential of the organization may read its service tokens (Braintrust restricts
-// only their creation).
-pub(super) async fn list_tokens(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    uri: Uri,
-) -> Result<Response, BtError> {
-    let q = ListQuery::parse(uri.query())?;
-    let page = shared.read(|s| {
-        let data = &s.braintrust;
-        let Some(org_id) = data.org_filter(q.org_name.as_deref()) else {
-            return Ok(Vec::new());
-        };
-        q.page(
-            &data.service_tokens,
-            |t| &t.id,
-            |t| {
-                caller.belongs_to(&t.org_id)
-                    && org_id.is_none_or(|o| o == t.org_id)
-                    && q.service_token_name.as_ref().is_none_or(|n| *n == t.name)
-            },
-        )
-        .map(|page| {
-            page.into_iter()
-                .map(|t| token_json(data, t, false))
-                .collect::<Vec<_>>()
-        })
-    })?;
-    Ok(objects(page))
-}
-
-fn token_not_found(id: &str) -> BtError {
-    BtError::new(
-        StatusCode::NOT_FOUND,
-        format!("ServiceToken {id} not found"),
-    )
-}
-
-/// `GET /v1/service_token/{service_token_id}`.
-pub(super) async fn get_token(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    path: Result<Path<String>, PathRejection>,
-) -> Result<Response, BtError> {
-    let id = checked_id(path, "service_token_id")?;
-    shared
-        .read(|s| {
-            let data = &s.braintrust;
-            data.service_tokens
-                .iter()
-                .find(|t| t.id == id && caller.belongs_to(&t.org_id))
-                .map(|t| token_json(data, t, false))
-        })
-        .map(|token| Json(token).into_response())
-        .ok_or_else(|| token_not_found(&id))
-}
-
-/// Deletes token `id` of the caller's organizations: the deleted object.
-// GUESS: any credential of the organization may delete its service tokens, as API keys.
-async fn delete(shared: &Shared, caller: &Caller, id: String) -> Result<Response, BtError> {
-    let deleted = shared.try_mutate(|s| {
-        let data = &mut s.braintrust;
-        let at = data
-            .service_tokens
-            .iter()
-            .position(|t| t.id == id && caller.belongs_to(&t.org_id))
-            .ok_or_else(|| token_not_found(&id))?;
-        let token = data.service_tokens.remove(at);
-        Ok::<_, BtError>(token_json(data, &token, false))
-    })?;
-    shared.persist().await.map_err(BtError::internal)?;
-    Ok(Json(deleted).into_response())
-}
-
-/// `DELETE /v1/service_token/{service_token_id}`: 200 the deleted `ServiceToken`.
-pub(super) async fn delete_token(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    path: Result<Path<String>, PathRejection>,
-) -> Result<Response, BtError> {
-    let id = checked_id(path, "service_token_id")?;
-    delete(&shared, &caller, id).await
-}
-
 /// `DELETE /v1/service_token` with `{"id"}`: the same.
 pub(super) async fn delete_token_by_body(
     State(shared): State<Arc<Shared>>,
@@ -298,5 +212,32 @@ pub(super) async fn delete_token_by_body(
         None | Some(Value::Null) => return Err(BtError::bad_request("id: Required")),
         Some(_) => return Err(BtError::bad_request("id: Expected string")),
     };
-    delete(&shared, &caller, id).await
+    remove::<ServiceToken>(&shared, &caller, &id).await
+}
+
+// GUESS: any credential of the organization may read and delete its service tokens, as API
+// keys (Braintrust restricts only their creation).
+impl Credential for ServiceToken {
+    const TYPE_NAME: &'static str = "ServiceToken";
+    const ID_PARAM: &'static str = "service_token_id";
+
+    fn all(data: &BraintrustData) -> &Vec<Self> {
+        &data.service_tokens
+    }
+
+    fn all_mut(data: &mut BraintrustData) -> &mut Vec<Self> {
+        &mut data.service_tokens
+    }
+
+    fn name_filter(q: &ListQuery) -> Option<&String> {
+        q.service_token_name.as_ref()
+    }
+
+    fn fields(&self) -> (&str, &str, &str) {
+        (&self.id, &self.org_id, &self.name)
+    }
+
+    fn json(data: &BraintrustData, item: &Self, reveal: bool) -> Value {
+        token_json(data, item, reveal)
+    }
 }
