@@ -1,6 +1,7 @@
 //! The `keysmith` provider: its configuration block, the backend it builds from it, and the
 //! resource and data source types it serves.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,69 +24,97 @@ pub const PROVIDER_NAME: &str = "keysmith";
 
 /// One attribute of a backend block: its name, environment variable, and whether it is a
 /// secret.
+#[derive(Clone)]
 struct Setting {
     name: &'static str,
     env: &'static str,
     sensitive: bool,
-    description: &'static str,
+    description: Cow<'static, str>,
 }
 
 /// A backend block of the provider configuration.
 struct BackendBlock {
     kind: BackendKind,
+    /// The vendor's name in descriptions.
+    api: &'static str,
+    /// The API's base URL when neither `base_url` nor `base_url_env` sets one.
+    default_url: &'static str,
+    /// The environment variable of `base_url`.
+    base_url_env: &'static str,
     description: &'static str,
+    /// The settings besides `base_url`, which every block has.
     settings: &'static [Setting],
+}
+
+impl BackendBlock {
+    /// Every setting of the block: `base_url`, then the others.
+    fn settings(&self) -> impl Iterator<Item = Setting> + '_ {
+        let base_url = Setting {
+            name: "base_url",
+            env: self.base_url_env,
+            sensitive: false,
+            description: Cow::Owned(format!(
+                "Base URL of the {} API. Default `{}`; env `{}`.",
+                self.api, self.default_url, self.base_url_env
+            )),
+        };
+        std::iter::once(base_url).chain(self.settings.iter().cloned())
+    }
+
+    /// The setting called `name`.
+    fn setting(&self, name: &str) -> Option<Setting> {
+        self.settings().find(|s| s.name == name)
+    }
 }
 
 const BACKEND_BLOCKS: &[BackendBlock] = &[
     BackendBlock {
         kind: BackendKind::Atlas,
+        api: "Atlas",
+        default_url: "https://cloud.mongodb.com",
+        base_url_env: "MONGODB_ATLAS_BASE_URL",
         description: "MongoDB Atlas (Administration API v2). Authenticate with a programmatic API key (`public_key` + `private_key`, HTTP Digest) or a service account (`client_id` + `client_secret`, OAuth 2.0 client credentials), not both.",
         settings: &[
-            Setting { name: "base_url", env: "MONGODB_ATLAS_BASE_URL", sensitive: false, description: "Base URL of the Atlas API. Default `https://cloud.mongodb.com`; env `MONGODB_ATLAS_BASE_URL`." },
-            Setting { name: "public_key", env: "MONGODB_ATLAS_PUBLIC_API_KEY", sensitive: false, description: "Public key of a programmatic API key; env `MONGODB_ATLAS_PUBLIC_API_KEY`." },
-            Setting { name: "private_key", env: "MONGODB_ATLAS_PRIVATE_API_KEY", sensitive: true, description: "Private key of a programmatic API key; env `MONGODB_ATLAS_PRIVATE_API_KEY`." },
-            Setting { name: "client_id", env: "MONGODB_ATLAS_CLIENT_ID", sensitive: false, description: "Client id of a service account; env `MONGODB_ATLAS_CLIENT_ID`." },
-            Setting { name: "client_secret", env: "MONGODB_ATLAS_CLIENT_SECRET", sensitive: true, description: "Client secret of a service account; env `MONGODB_ATLAS_CLIENT_SECRET`." },
+            Setting { name: "public_key", env: "MONGODB_ATLAS_PUBLIC_API_KEY", sensitive: false, description: Cow::Borrowed("Public key of a programmatic API key; env `MONGODB_ATLAS_PUBLIC_API_KEY`.") },
+            Setting { name: "private_key", env: "MONGODB_ATLAS_PRIVATE_API_KEY", sensitive: true, description: Cow::Borrowed("Private key of a programmatic API key; env `MONGODB_ATLAS_PRIVATE_API_KEY`.") },
+            Setting { name: "client_id", env: "MONGODB_ATLAS_CLIENT_ID", sensitive: false, description: Cow::Borrowed("Client id of a service account; env `MONGODB_ATLAS_CLIENT_ID`.") },
+            Setting { name: "client_secret", env: "MONGODB_ATLAS_CLIENT_SECRET", sensitive: true, description: Cow::Borrowed("Client secret of a service account; env `MONGODB_ATLAS_CLIENT_SECRET`.") },
         ],
     },
     BackendBlock {
         kind: BackendKind::Braintrust,
+        api: "Braintrust",
+        default_url: "https://api.braintrust.dev",
+        base_url_env: "BRAINTRUST_API_URL",
         description: "Braintrust.",
         settings: &[
-            Setting { name: "base_url", env: "BRAINTRUST_API_URL", sensitive: false, description: "Base URL of the Braintrust API. Default `https://api.braintrust.dev`; env `BRAINTRUST_API_URL`." },
-            Setting { name: "api_key", env: "BRAINTRUST_API_KEY", sensitive: true, description: "Braintrust credential, sent as a bearer token: a user API key or a service token. Creating service tokens (`keysmith_api_key` with `service_account_id`) needs a service token with organization-owner permissions. Env `BRAINTRUST_API_KEY`." },
-            Setting { name: "org_name", env: "BRAINTRUST_ORG_NAME", sensitive: false, description: "Organization sent on create when a resource sets no `org_name`; env `BRAINTRUST_ORG_NAME`." },
+            Setting { name: "api_key", env: "BRAINTRUST_API_KEY", sensitive: true, description: Cow::Borrowed("Braintrust credential, sent as a bearer token: a user API key or a service token. Creating service tokens (`keysmith_api_key` with `service_account_id`) needs a service token with organization-owner permissions. Env `BRAINTRUST_API_KEY`.") },
+            Setting { name: "org_name", env: "BRAINTRUST_ORG_NAME", sensitive: false, description: Cow::Borrowed("Organization sent on create when a resource sets no `org_name`; env `BRAINTRUST_ORG_NAME`.") },
         ],
     },
     BackendBlock {
         kind: BackendKind::Env0,
+        api: "env0",
+        default_url: "https://api.env0.com",
+        base_url_env: "ENV0_API_ENDPOINT",
         description: "env0.",
         settings: &[
-            Setting { name: "base_url", env: "ENV0_API_ENDPOINT", sensitive: false, description: "Base URL of the env0 API. Default `https://api.env0.com`; env `ENV0_API_ENDPOINT`." },
-            Setting { name: "api_key_id", env: "ENV0_API_KEY", sensitive: false, description: "API key id (HTTP Basic user); env `ENV0_API_KEY`." },
-            Setting { name: "api_key_secret", env: "ENV0_API_SECRET", sensitive: true, description: "API key secret (HTTP Basic password); env `ENV0_API_SECRET`." },
-            Setting { name: "organization_id", env: "ENV0_ORGANIZATION_ID", sensitive: false, description: "Default organization of API keys; env `ENV0_ORGANIZATION_ID`." },
+            Setting { name: "api_key_id", env: "ENV0_API_KEY", sensitive: false, description: Cow::Borrowed("API key id (HTTP Basic user); env `ENV0_API_KEY`.") },
+            Setting { name: "api_key_secret", env: "ENV0_API_SECRET", sensitive: true, description: Cow::Borrowed("API key secret (HTTP Basic password); env `ENV0_API_SECRET`.") },
+            Setting { name: "organization_id", env: "ENV0_ORGANIZATION_ID", sensitive: false, description: Cow::Borrowed("Default organization of API keys; env `ENV0_ORGANIZATION_ID`.") },
         ],
     },
     BackendBlock {
         kind: BackendKind::Traceloop,
+        api: "Traceloop",
+        default_url: "https://api.traceloop.com",
+        base_url_env: "TRACELOOP_BASE_URL",
         description: "Traceloop.",
         settings: &[
-            Setting { name: "base_url", env: "TRACELOOP_BASE_URL", sensitive: false, description: "Base URL of the Traceloop API. Default `https://api.traceloop.com`; env `TRACELOOP_BASE_URL`." },
-            Setting { name: "api_key", env: "TRACELOOP_API_KEY", sensitive: true, description: "Traceloop API key; env `TRACELOOP_API_KEY`." },
+            Setting { name: "api_key", env: "TRACELOOP_API_KEY", sensitive: true, description: Cow::Borrowed("Traceloop API key; env `TRACELOOP_API_KEY`.") },
         ],
     },
 ];
-
-fn default_base_url(kind: BackendKind) -> &'static str {
-    match kind {
-        BackendKind::Atlas => "https://cloud.mongodb.com",
-        BackendKind::Braintrust => "https://api.braintrust.dev",
-        BackendKind::Env0 => "https://api.env0.com",
-        BackendKind::Traceloop => "https://api.traceloop.com",
-    }
-}
 
 /// The keysmith provider.
 #[derive(Debug, Default)]
@@ -116,7 +145,7 @@ impl BlockReader<'_> {
     /// # Errors
     /// The block's value is unknown at plan.
     fn get(&self, name: &str) -> Result<Option<String>, Diagnostics> {
-        let Some(s) = self.def.settings.iter().find(|s| s.name == name) else {
+        let Some(s) = self.def.setting(name) else {
             return Ok(None);
         };
         match self.block.attr(s.name) {
@@ -258,7 +287,7 @@ impl KeysmithProvider {
             env,
         };
         let base_url = reader.get("base_url").and_then(|url| {
-            let url = url.unwrap_or_else(|| default_base_url(def.kind).to_string());
+            let url = url.unwrap_or_else(|| def.default_url.to_string());
             check_url(&url, reader.path.clone().then_attr("base_url"))?;
             Ok(url)
         });
@@ -383,12 +412,7 @@ fn atlas_auth(reader: &BlockReader<'_>) -> Result<AtlasAuth, Diagnostics> {
 
 /// The diagnostic of a missing setting: its attribute and environment variable.
 fn missing_credential(path: &AttributePath, block: &BackendBlock, name: &str) -> Diagnostics {
-    let env = block
-        .settings
-        .iter()
-        .find(|s| s.name == name)
-        .map(|s| s.env)
-        .unwrap_or_default();
+    let env = block.setting(name).map(|s| s.env).unwrap_or_default();
     Diagnostics::attribute_error(
         path.clone().then_attr(name),
         "Missing credential",
@@ -418,7 +442,7 @@ impl Provider for KeysmithProvider {
         );
         for b in BACKEND_BLOCKS {
             let mut inner = Block::new(b.description);
-            for s in b.settings {
+            for s in b.settings() {
                 let mut a = Attribute::new(s.name, Type::String)
                     .optional()
                     .description(s.description);
