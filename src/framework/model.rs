@@ -117,6 +117,14 @@ macro_rules! model {
     };
 }
 
+/// Test support: `names` sorted, to compare a model's attributes with its schema's.
+#[cfg(test)]
+pub(crate) fn sorted<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut names: Vec<&str> = names.into_iter().collect();
+    names.sort_unstable();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use crate::codec::{AttributePath, Value};

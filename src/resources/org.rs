@@ -801,19 +801,16 @@ mod tests {
 
     #[test]
     fn the_model_has_exactly_the_schema_s_attributes() {
-        let mut schema: Vec<String> = schema()
-            .block
-            .attributes
-            .into_iter()
-            .map(|a| a.name)
-            .collect();
-        let mut model: Vec<String> = OrgAttr::ALL.iter().map(|a| a.name().to_string()).collect();
-        schema.sort();
-        model.sort();
-        assert_eq!(schema, model);
+        use crate::framework::model::sorted;
+        let schema = schema();
         assert_eq!(
-            identity_schema().attributes[0].name,
-            OrgIdentityAttr::Id.name()
+            sorted(schema.block.attributes.iter().map(|a| a.name.as_str())),
+            sorted(OrgAttr::ALL.iter().map(|a| a.name()))
+        );
+        let identity = identity_schema();
+        assert_eq!(
+            sorted(identity.attributes.iter().map(|a| a.name.as_str())),
+            sorted(OrgIdentityAttr::ALL.iter().map(|a| a.name()))
         );
     }
 }

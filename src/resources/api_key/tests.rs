@@ -156,20 +156,18 @@ fn rotation_is_judged_against_the_last_refresh_not_the_clock() {
 
 #[test]
 fn the_models_have_exactly_the_schemas_attributes() {
-    let names = |attrs: &mut dyn Iterator<Item = String>| {
-        let mut v: Vec<String> = attrs.collect();
-        v.sort();
-        v
-    };
+    use crate::framework::model::sorted;
+    let schema = schema();
     assert_eq!(
-        names(&mut schema().block.attributes.iter().map(|a| a.name.clone())),
-        names(&mut ApiKeyAttr::ALL.iter().map(|a| a.name().to_string()))
+        sorted(schema.block.attributes.iter().map(|a| a.name.as_str())),
+        sorted(ApiKeyAttr::ALL.iter().map(|a| a.name()))
     );
+    let identity = identity_schema();
     assert_eq!(
-        names(&mut identity_schema().attributes.iter().map(|a| a.name.clone())),
-        names(&mut ApiKeyIdentityAttr::ALL.iter().map(|a| a.name().to_string()))
+        sorted(identity.attributes.iter().map(|a| a.name.as_str())),
+        sorted(ApiKeyIdentityAttr::ALL.iter().map(|a| a.name()))
     );
     // A model turns back into an object of the schema's type.
     let state = Value::from(ApiKeyModel::default());
-    assert!(state.conform(&schema().block.implied_type()).is_ok());
+    assert!(state.conform(&schema.block.implied_type()).is_ok());
 }
