@@ -100,7 +100,7 @@ pub(crate) trait Create: Send + Sync {
     type Output: Send;
 
     /// What is created, for messages: `API key`, `organization`.
-    const NOUN: &'static str;
+    fn noun(&self) -> &'static str;
     /// What happens to a proven lost object.
     const POLICY: LostPolicy;
 
@@ -127,7 +127,7 @@ pub(crate) trait Create: Send + Sync {
         let _ = seen;
         Err(BackendError::NotSupported {
             vendor: "keysmith",
-            operation: format!("adopting a lost {}", Self::NOUN),
+            operation: format!("adopting a lost {}", self.noun()),
         })
     }
 }
@@ -355,7 +355,7 @@ impl Reconciler {
             };
             let may_exist = format!(
                 "{} named {:?} may exist in {} without its secret",
-                article(C::NOUN),
+                article(op.noun()),
                 op.name(),
                 op.place()
             );
@@ -408,7 +408,7 @@ impl Reconciler {
                                     error,
                                     &format!(
                                         "; the attempt made {} {} whose secret is lost, and deleting it failed ({e}): delete it in the console",
-                                        article(C::NOUN),
+                                        article(op.noun()),
                                         describe(seen)
                                     ),
                                 ));
@@ -446,12 +446,12 @@ impl Reconciler {
                     note.push_str(&format!(
                         "; the {} {}(s) these attempts made were found and deleted ({})",
                         ids.len(),
-                        C::NOUN,
+                        op.noun(),
                         ids.join(", ")
                     ));
                 }
                 if unresolved.is_empty() {
-                    note.push_str(&format!("; no {} was left behind", C::NOUN));
+                    note.push_str(&format!("; no {} was left behind", op.noun()));
                 } else {
                     note.push_str(&format!(
                         "; {} attempt(s) left nothing keysmith could see, but {may_exist}",
@@ -588,7 +588,7 @@ impl Reconciler {
                     &format!(
                         "; the lost attempts made {} {}s named {:?} ({}) and removing the extra ones failed ({e}): import the one to keep and remove the others in the console",
                         found.len(),
-                        C::NOUN,
+                        op.noun(),
                         op.name(),
                         all.join("; ")
                     ),
@@ -673,7 +673,7 @@ fn unproven_note<C: Create>(op: &C, candidates: &[Seen], have_baseline: bool) ->
         "; the attempt may have created {noun} {name:?} in {place} whose secret is lost, but keysmith cannot prove which of these is its own ({why}), so it deleted nothing: {listed}. \
          To resolve: keep the ones another workspace or person holds; for each other one, either import it into this configuration \
          (its secret cannot be recovered, so rotate it) or delete it in the console; then apply again",
-        noun = article(C::NOUN),
+        noun = article(op.noun()),
         name = op.name(),
         place = op.place(),
         listed = listed.join("; "),
@@ -772,7 +772,9 @@ mod tests {
         #[async_trait::async_trait]
         impl Create for Op {
             type Output = ();
-            const NOUN: &'static str = "API key";
+            fn noun(&self) -> &'static str {
+                "API key"
+            }
             const POLICY: LostPolicy = LostPolicy::Delete;
             fn name(&self) -> &str {
                 "k"

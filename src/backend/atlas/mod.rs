@@ -327,7 +327,9 @@ struct KeyCreate<'a> {
 #[async_trait::async_trait]
 impl Create for KeyCreate<'_> {
     type Output = CreatedApiKey;
-    const NOUN: &'static str = "API key";
+    fn noun(&self) -> &'static str {
+        "API key"
+    }
     const POLICY: LostPolicy = LostPolicy::Delete;
 
     fn name(&self) -> &str {
@@ -402,7 +404,9 @@ struct OrgCreate<'a> {
 #[async_trait::async_trait]
 impl Create for OrgCreate<'_> {
     type Output = CreatedOrg;
-    const NOUN: &'static str = "organization";
+    fn noun(&self) -> &'static str {
+        "organization"
+    }
     const POLICY: LostPolicy = LostPolicy::Adopt;
 
     fn name(&self) -> &str {

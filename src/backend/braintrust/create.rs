@@ -1,12 +1,12 @@
 //! Creating API keys (`POST /v1/api_key`) and service tokens (`POST /v1/service_token`)
-//! through the reconcile driver ([`crate::backend::reconcile`]): one [`Create`] op per kind,
-//! each with its own baseline (the organization's listing of that kind).
+//! through the reconcile driver ([`crate::backend::reconcile`]): one [`Create`] op for both
+//! kinds, each kind with its own baseline (the organization's listing of that kind).
 //!
 //! `PUT /v1/service_token` (create or replace by name) is never used: it would replace a
 //! same-named token another run or a person holds.
 
 use super::keys::Kind;
-use super::wire::{CreateKeyBody, CreateTokenBody, KeyWire};
+use super::wire::{CreateBody, KeyWire};
 use super::{BraintrustClient, VENDOR};
 use crate::backend::http::{Request, RetryPolicy, SendError};
 use crate::backend::reconcile::{Create, Listing, LostPolicy, Seen};
@@ -78,17 +78,35 @@ async fn post(
     })
 }
 
-/// Creating one API key.
-pub(super) struct KeyCreate<'a> {
+/// Creating one API key or one service token (`kind`).
+pub(super) struct CredentialCreate<'a> {
     pub(super) client: &'a BraintrustClient,
-    pub(super) body: CreateKeyBody<'a>,
+    pub(super) kind: Kind,
+    pub(super) body: CreateBody<'a>,
+}
+
+impl CredentialCreate<'_> {
+    /// The reconcile scope: the organization's objects of this kind.
+    pub(super) fn scope(&self) -> String {
+        let prefix = match self.kind {
+            Kind::ApiKey => "keys",
+            Kind::ServiceToken => "tokens",
+        };
+        format!("{prefix}:{}", self.body.org_name.unwrap_or(""))
+    }
 }
 
 #[async_trait::async_trait]
-impl Create for KeyCreate<'_> {
+impl Create for CredentialCreate<'_> {
     type Output = CreatedApiKey;
-    const NOUN: &'static str = "API key";
     const POLICY: LostPolicy = LostPolicy::Delete;
+
+    fn noun(&self) -> &'static str {
+        match self.kind {
+            Kind::ApiKey => "API key",
+            Kind::ServiceToken => "service token",
+        }
+    }
 
     fn name(&self) -> &str {
         self.body.name
@@ -103,79 +121,31 @@ impl Create for KeyCreate<'_> {
     }
 
     async fn post(&self) -> Result<CreatedApiKey, SendError> {
-        // Braintrust removed this route from its published API (2026-05): a 404 or 405 says
-        // so, with Braintrust's own words kept for the user.
-        let req = Request::post(Kind::ApiKey.path())
+        // Braintrust removed `POST /v1/api_key` from its published API (2026-05): a 404 or
+        // 405 says so, with Braintrust's own words kept for the user.
+        let req = Request::post(self.kind.path())
             .json(&self.body)?
             .route_may_be_gone();
-        post(self.client, Kind::ApiKey, req).await
-    }
-
-    async fn list(&self) -> Result<Listing, BackendError> {
-        listing(self.client, Kind::ApiKey, self.body.org_name, None).await
-    }
-
-    async fn list_named(&self) -> Result<Listing, BackendError> {
-        listing(
-            self.client,
-            Kind::ApiKey,
-            self.body.org_name,
-            Some(self.body.name),
-        )
-        .await
-    }
-
-    async fn delete(&self, id: &str) -> Result<(), BackendError> {
-        self.client.delete_kind(Kind::ApiKey, id).await
-    }
-}
-
-/// Creating one service token.
-pub(super) struct TokenCreate<'a> {
-    pub(super) client: &'a BraintrustClient,
-    pub(super) body: CreateTokenBody<'a>,
-}
-
-#[async_trait::async_trait]
-impl Create for TokenCreate<'_> {
-    type Output = CreatedApiKey;
-    const NOUN: &'static str = "service token";
-    const POLICY: LostPolicy = LostPolicy::Delete;
-
-    fn name(&self) -> &str {
-        self.body.name
-    }
-
-    fn place(&self) -> String {
-        place(self.body.org_name)
-    }
-
-    fn id_of(output: &CreatedApiKey) -> &str {
-        &output.key.id
-    }
-
-    async fn post(&self) -> Result<CreatedApiKey, SendError> {
-        let req = Request::post(Kind::ServiceToken.path())
-            .json(&self.body)?
-            .route_may_be_gone();
-        let mut created = post(self.client, Kind::ServiceToken, req).await?;
-        // GUESS: the answer documents `service_account_id` as nullable; when it leaves it out,
-        // the token belongs to the service account asked for.
-        created
-            .key
-            .service_account_id
-            .get_or_insert_with(|| self.body.service_account_id.to_string());
+        let mut created = post(self.client, self.kind, req).await?;
+        if let Some(account) = self.body.service_account_id {
+            // GUESS: the answer documents `service_account_id` as nullable; when it leaves it
+            // out, the token belongs to the service account asked for.
+            created
+                .key
+                .service_account_id
+                .get_or_insert_with(|| account.to_string());
+        }
         Ok(created)
     }
 
     async fn list(&self) -> Result<Listing, BackendError> {
-        listing(self.client, Kind::ServiceToken, self.body.org_name, None).await
+        listing(self.client, self.kind, self.body.org_name, None).await
     }
 
     async fn list_named(&self) -> Result<Listing, BackendError> {
         listing(
             self.client,
-            Kind::ServiceToken,
+            self.kind,
             self.body.org_name,
             Some(self.body.name),
         )
@@ -183,6 +153,6 @@ impl Create for TokenCreate<'_> {
     }
 
     async fn delete(&self, id: &str) -> Result<(), BackendError> {
-        self.client.delete_kind(Kind::ServiceToken, id).await
+        self.client.delete_kind(self.kind, id).await
     }
 }

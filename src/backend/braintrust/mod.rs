@@ -69,10 +69,10 @@ mod create;
 mod keys;
 mod wire;
 
-use create::{KeyCreate, TokenCreate};
+use create::CredentialCreate;
 use keys::Kind;
 pub use wire::parse_braintrust_error;
-use wire::{CreateKeyBody, CreateTokenBody, ListWire, OrgWire};
+use wire::{CreateBody, ListWire, OrgWire};
 
 const VENDOR: &str = "braintrust";
 
@@ -220,32 +220,24 @@ impl Backend for BraintrustClient {
             _ => None,
         };
         let org = org_name.as_deref();
-        match new.service_account_id.as_deref() {
-            Some(account) => {
-                check_segment(VENDOR, "service_account_id", account)?;
-                let op = TokenCreate {
-                    client: self,
-                    body: CreateTokenBody {
-                        name: &new.name,
-                        service_account_id: account,
-                        org_name: org,
-                    },
-                };
-                let scope = format!("tokens:{}", org.unwrap_or(""));
-                self.reconciler.create(&self.http, &scope, &op).await
-            }
-            None => {
-                let op = KeyCreate {
-                    client: self,
-                    body: CreateKeyBody {
-                        name: &new.name,
-                        org_name: org,
-                    },
-                };
-                let scope = format!("keys:{}", org.unwrap_or(""));
-                self.reconciler.create(&self.http, &scope, &op).await
-            }
+        let account = new.service_account_id.as_deref();
+        if let Some(account) = account {
+            check_segment(VENDOR, "service_account_id", account)?;
         }
+        let op = CredentialCreate {
+            client: self,
+            kind: if account.is_some() {
+                Kind::ServiceToken
+            } else {
+                Kind::ApiKey
+            },
+            body: CreateBody {
+                name: &new.name,
+                service_account_id: account,
+                org_name: org,
+            },
+        };
+        self.reconciler.create(&self.http, &op.scope(), &op).await
     }
 
     async fn get_api_key(&self, org_id: &str, id: &str) -> Result<ApiKey, BackendError> {

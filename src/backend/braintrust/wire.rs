@@ -35,18 +35,12 @@ pub fn parse_braintrust_error(status: u16, body: &serde_json::Value) -> Option<V
     })
 }
 
+/// `POST /v1/api_key` (no `service_account_id`) and `POST /v1/service_token`.
 #[derive(Serialize)]
-pub(super) struct CreateKeyBody<'a> {
+pub(super) struct CreateBody<'a> {
     pub(super) name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) org_name: Option<&'a str>,
-}
-
-/// `POST /v1/service_token`.
-#[derive(Serialize)]
-pub(super) struct CreateTokenBody<'a> {
-    pub(super) name: &'a str,
-    pub(super) service_account_id: &'a str,
+    pub(super) service_account_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) org_name: Option<&'a str>,
 }
