@@ -12,6 +12,7 @@ pub mod handshake;
 pub mod logging;
 mod server;
 mod service;
+mod socket;
 pub mod tls;
 
 pub use server::{serve, serve_debug, ServeError};

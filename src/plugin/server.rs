@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::Connected;
 
@@ -19,6 +19,7 @@ use super::proto::plugin::grpc_controller_server::GrpcControllerServer;
 use super::proto::plugin::grpc_stdio_server::GrpcStdioServer;
 use super::proto::tfplugin6::provider_server::ProviderServer;
 use super::service::ProviderService;
+use super::socket::PluginSocket;
 use super::tls::{AutoMtls, TlsError};
 use crate::framework::Provider;
 
@@ -265,7 +266,7 @@ async fn run(
                 tokio_stream::wrappers::UnixListenerStream::new(listener),
                 move |conn| {
                     connected.store(true, Ordering::SeqCst);
-                    conn
+                    conn.and_then(PluginSocket::new)
                 },
             );
             router
@@ -298,6 +299,13 @@ fn tls_incoming(
                 },
                 () = shutdown.cancelled() => return,
             };
+            let stream = match PluginSocket::new(stream) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot register an accepted connection");
+                    continue;
+                }
+            };
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             let connected = Arc::clone(&connected);
@@ -318,7 +326,7 @@ fn tls_incoming(
 }
 
 /// A TLS connection over the Unix socket, as tonic wants it.
-struct TlsConn(tokio_rustls::server::TlsStream<UnixStream>);
+struct TlsConn(tokio_rustls::server::TlsStream<PluginSocket>);
 
 impl Connected for TlsConn {
     type ConnectInfo = ();
