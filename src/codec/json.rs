@@ -34,7 +34,7 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
     }
     let json = parse::parse(bytes)
         .map_err(|message| CodecError::malformed(FORMAT, &AttributePath::root(), message))?;
-    from_json(&json, ty, &Trail::Root)
+    from_json(json, ty, &Trail::Root)
 }
 
 /// Encodes `value` as cty JSON of type `ty`: objects carry every attribute of `ty` (absent
@@ -53,16 +53,19 @@ pub fn encode(value: &Value, ty: &Type) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
-fn from_json(json: &Json, ty: &Type, path: &Trail<'_>) -> Result<Value, CodecError> {
-    let mismatch = || CodecError::mismatch(&path.path(), ty, json.kind());
+/// Converts the parsed document (consumed: its strings move into the value) to a value of
+/// type `ty`.
+fn from_json(json: Json, ty: &Type, path: &Trail<'_>) -> Result<Value, CodecError> {
+    let mismatch = |json: &Json| CodecError::mismatch(&path.path(), ty, json.kind());
     match (json, ty) {
         (Json::Null, _) => Ok(Value::Null),
-        (_, Type::Dynamic) => from_dynamic(json, path),
-        (Json::String(s), Type::String) | (Json::Number(s), Type::String) => {
-            Ok(Value::String(s.clone()))
-        }
+        (json, Type::Dynamic) => from_dynamic(json, path),
+        (Json::String(s) | Json::Number(s), Type::String) => Ok(Value::String(s)),
         (Json::Bool(b), Type::String) => Ok(Value::String(b.to_string())),
-        (Json::Number(text) | Json::String(text), Type::Number) => {
+        (json @ (Json::Number(_) | Json::String(_)), Type::Number) => {
+            let (Json::Number(text) | Json::String(text)) = &json else {
+                return Err(mismatch(&json));
+            };
             Number::parse(text).map(Value::Number).ok_or_else(|| {
                 let found = match json {
                     Json::String(_) => "a string that is not a number",
@@ -71,7 +74,7 @@ fn from_json(json: &Json, ty: &Type, path: &Trail<'_>) -> Result<Value, CodecErr
                 CodecError::mismatch(&path.path(), ty, found)
             })
         }
-        (Json::Bool(b), Type::Bool) => Ok(Value::Bool(*b)),
+        (Json::Bool(b), Type::Bool) => Ok(Value::Bool(b)),
         (Json::String(s), Type::Bool) if s == "true" || s == "false" => {
             Ok(Value::Bool(s == "true"))
         }
@@ -89,7 +92,7 @@ fn from_json(json: &Json, ty: &Type, path: &Trail<'_>) -> Result<Value, CodecErr
                     format!("an array of {} elements", items.len()),
                 ));
             }
-            let items = items.iter().zip(types).enumerate();
+            let items = items.into_iter().zip(types).enumerate();
             items
                 .map(|(i, (item, ty))| from_json(item, ty, &path.index(i)))
                 .collect::<Result<_, _>>()
@@ -99,41 +102,70 @@ fn from_json(json: &Json, ty: &Type, path: &Trail<'_>) -> Result<Value, CodecErr
             let mut entries = BTreeMap::new();
             for (key, item) in members {
                 // As with Go's encoding/json, a repeated key overrides the earlier one.
-                entries.insert(key.clone(), from_json(item, element, &path.key(key))?);
+                let item = from_json(item, element, &path.key(&key))?;
+                entries.insert(key, item);
             }
             Ok(Value::Map(entries))
         }
         (Json::Object(members), Type::Object(attr_types)) => {
-            let mut attrs: BTreeMap<String, Value> = attr_types
-                .keys()
-                .map(|name| (name.clone(), Value::Null))
-                .collect();
-            for (name, item) in members {
-                if let Some(attr_type) = attr_types.get(name) {
-                    attrs.insert(name.clone(), from_json(item, attr_type, &path.attr(name))?);
-                }
-            }
-            Ok(Value::Object(attrs))
+            from_json_object(members, attr_types, path).map(Value::Object)
         }
-        _ => Err(mismatch()),
+        (json, _) => Err(mismatch(&json)),
     }
 }
 
-fn from_json_items(items: &[Json], ty: &Type, path: &Trail<'_>) -> Result<Vec<Value>, CodecError> {
-    let items = items.iter().enumerate();
+/// An object's attributes: every attribute of the type (absent ones null), each from the
+/// last member of its name; members the type lacks are ignored.
+fn from_json_object(
+    mut members: Vec<(String, Json)>,
+    attr_types: &BTreeMap<String, Type>,
+    path: &Trail<'_>,
+) -> Result<BTreeMap<String, Value>, CodecError> {
+    // Terraform writes keys sorted, so this stable sort is one pass; equal keys keep their
+    // document order, and the last of them wins below.
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut members = members.into_iter().peekable();
+    let mut attrs = Vec::with_capacity(attr_types.len());
+    for (name, attr_type) in attr_types {
+        while members.next_if(|(key, _)| key < name).is_some() {}
+        let mut found = None;
+        while let Some(member) = members.next_if(|(key, _)| key == name) {
+            found = Some(member);
+        }
+        attrs.push(match found {
+            Some((key, item)) => {
+                let item = from_json(item, attr_type, &path.attr(&key))?;
+                (key, item)
+            }
+            None => (name.clone(), Value::Null),
+        });
+    }
+    // In key order already: the map is built without a search per entry.
+    Ok(attrs.into_iter().collect())
+}
+
+fn from_json_items(
+    items: Vec<Json>,
+    ty: &Type,
+    path: &Trail<'_>,
+) -> Result<Vec<Value>, CodecError> {
+    let items = items.into_iter().enumerate();
     items
         .map(|(i, item)| from_json(item, ty, &path.index(i)))
         .collect()
 }
 
 /// A known `dynamic` value: `{"value": …, "type": …}`.
-fn from_dynamic(json: &Json, path: &Trail<'_>) -> Result<Value, CodecError> {
+fn from_dynamic(json: Json, path: &Trail<'_>) -> Result<Value, CodecError> {
     let malformed = |message: String| CodecError::malformed(FORMAT, &path.path(), message);
-    let Json::Object(members) = json else {
-        return Err(malformed(format!(
-            "a dynamic value must be an object with \"value\" and \"type\", found {}",
-            json.kind()
-        )));
+    let members = match json {
+        Json::Object(members) => members,
+        other => {
+            return Err(malformed(format!(
+                "a dynamic value must be an object with \"value\" and \"type\", found {}",
+                other.kind()
+            )))
+        }
     };
     let (mut value, mut ty) = (None, None);
     for (key, member) in members {
@@ -152,7 +184,7 @@ fn from_dynamic(json: &Json, path: &Trail<'_>) -> Result<Value, CodecError> {
             "a dynamic value needs both \"value\" and \"type\"".to_owned(),
         ));
     };
-    let ty = Type::from_json_value(&to_serde(ty))
+    let ty = Type::from_json_value(&to_serde(&ty))
         .map_err(|e| malformed(format!("dynamic type: {e}")))?;
     from_json(value, &ty, path)
 }
@@ -471,6 +503,20 @@ mod tests {
                 ("id", "k1".into()),
                 ("name", Value::Null),
                 ("tags", Value::string_map([("a", "b")])),
+            ])
+        );
+        // Members out of order, a repeated attribute (the last wins), escapes between runs
+        // of plain text.
+        let v = read(
+            r#"{"name":"first","zzz":1,"id":"k1","name":"se\"c\u00e9ond\n","tags":null}"#,
+            &ty,
+        );
+        assert_eq!(
+            v,
+            Value::object([
+                ("id", "k1".into()),
+                ("name", "se\"c\u{e9}ond\n".into()),
+                ("tags", Value::Null),
             ])
         );
         assert_eq!(read("null", &ty), Value::Null);

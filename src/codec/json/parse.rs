@@ -204,6 +204,14 @@ impl Parser<'_> {
         self.pos += 1; // the opening quote
         let mut out = Vec::new();
         loop {
+            // Copy the run of plain bytes up to the next quote, escape or control character.
+            let rest = &self.bytes[self.pos..];
+            let run = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(rest.len());
+            out.extend_from_slice(&rest[..run]);
+            self.pos += run;
             let Some(byte) = self.peek() else {
                 return Err(self.error("unterminated string"));
             };
