@@ -6,10 +6,11 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use digest_auth::{AuthContext, AuthorizationHeader, HttpMethod, WwwAuthenticateHeader};
+use digest_auth::{AuthorizationHeader, WwwAuthenticateHeader};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, WWW_AUTHENTICATE};
 use serde::{Deserialize, Deserializer};
 
+use super::digest::{answer, DigestRequest};
 use super::VENDOR;
 use crate::backend::http::{
     sensitive_header, AuthRequest, Authenticator, BasicAuth, HttpClient, Request, RetryPolicy,
@@ -62,15 +63,16 @@ impl Authenticator for DigestAuth {
         let Some(challenge) = guard.as_mut() else {
             return Ok(None);
         };
-        let context = AuthContext::new_with_method(
-            self.username.as_str(),
-            self.password.expose(),
-            req.uri,
-            req.body,
-            HttpMethod::from(req.method.as_str()),
-        );
-        match challenge.respond(&context) {
-            Ok(answer) => Ok(Some(sensitive_header(VENDOR, &answer.to_header_string())?)),
+        let request = DigestRequest {
+            username: &self.username,
+            password: self.password.expose(),
+            method: req.method.as_str(),
+            uri: req.uri,
+            body: req.body,
+        };
+        let cnonce = hex::encode(rand::random::<[u8; 16]>());
+        match answer(challenge, &request, &cnonce) {
+            Ok(answer) => Ok(Some(sensitive_header(VENDOR, &answer)?)),
             Err(_) => {
                 // A challenge we cannot answer: forget it and let the server challenge again.
                 *guard = None;

@@ -63,6 +63,7 @@
 
 mod assignments;
 mod auth;
+mod digest;
 mod wire;
 
 use std::fmt;
