@@ -57,23 +57,18 @@ pub fn encode(value: &Value, ty: &Type) -> Result<Vec<u8>, CodecError> {
 /// type `ty`.
 fn from_json(json: Json, ty: &Type, path: &Trail<'_>) -> Result<Value, CodecError> {
     let mismatch = |json: &Json| CodecError::mismatch(&path.path(), ty, json.kind());
+    let number = |text: &str, found: &str| {
+        Number::parse(text)
+            .map(Value::Number)
+            .ok_or_else(|| CodecError::mismatch(&path.path(), ty, found))
+    };
     match (json, ty) {
         (Json::Null, _) => Ok(Value::Null),
         (json, Type::Dynamic) => from_dynamic(json, path),
         (Json::String(s) | Json::Number(s), Type::String) => Ok(Value::String(s)),
         (Json::Bool(b), Type::String) => Ok(Value::String(b.to_string())),
-        (json @ (Json::Number(_) | Json::String(_)), Type::Number) => {
-            let (Json::Number(text) | Json::String(text)) = &json else {
-                return Err(mismatch(&json));
-            };
-            Number::parse(text).map(Value::Number).ok_or_else(|| {
-                let found = match json {
-                    Json::String(_) => "a string that is not a number",
-                    _ => "a number out of range",
-                };
-                CodecError::mismatch(&path.path(), ty, found)
-            })
-        }
+        (Json::Number(text), Type::Number) => number(&text, "a number out of range"),
+        (Json::String(text), Type::Number) => number(&text, "a string that is not a number"),
         (Json::Bool(b), Type::Bool) => Ok(Value::Bool(b)),
         (Json::String(s), Type::Bool) if s == "true" || s == "false" => {
             Ok(Value::Bool(s == "true"))

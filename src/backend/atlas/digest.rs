@@ -62,7 +62,7 @@ pub(super) fn answer(
     }
     let ha2 = match (qop, req.body) {
         (Some(Qop::AUTH_INT), Some(body)) => {
-            let body_hash = hash_bytes(algo, &[body]);
+            let body_hash = hash(algo, &[body]);
             hash(algo, &[req.method, ":", req.uri, ":", &body_hash])
         }
         _ => hash(algo, &[req.method, ":", req.uri]),
@@ -144,13 +144,8 @@ fn quoted(out: &mut String, name: &str, value: &str) {
 }
 
 /// The lowercase hex hash of the concatenated `parts`.
-fn hash(algo: AlgorithmType, parts: &[&str]) -> String {
-    let bytes: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
-    hash_bytes(algo, &bytes)
-}
-
-fn hash_bytes(algo: AlgorithmType, parts: &[&[u8]]) -> String {
-    fn run<D: Digest>(parts: &[&[u8]]) -> String {
+fn hash<P: AsRef<[u8]>>(algo: AlgorithmType, parts: &[P]) -> String {
+    fn run<D: Digest, P: AsRef<[u8]>>(parts: &[P]) -> String {
         let mut digest = D::new();
         for part in parts {
             digest.update(part);
@@ -158,9 +153,9 @@ fn hash_bytes(algo: AlgorithmType, parts: &[&[u8]]) -> String {
         hex::encode(digest.finalize())
     }
     match algo {
-        AlgorithmType::MD5 => run::<Md5>(parts),
-        AlgorithmType::SHA2_256 => run::<Sha256>(parts),
-        AlgorithmType::SHA2_512_256 => run::<Sha512_256>(parts),
+        AlgorithmType::MD5 => run::<Md5, P>(parts),
+        AlgorithmType::SHA2_256 => run::<Sha256, P>(parts),
+        AlgorithmType::SHA2_512_256 => run::<Sha512_256, P>(parts),
     }
 }
 
