@@ -86,13 +86,18 @@ macro_rules! model {
         impl From<$crate::codec::Value> for $model {
             /// The object's attributes (anything else, null included, is all nulls).
             fn from(value: $crate::codec::Value) -> Self {
-                let mut attrs = match value {
-                    $crate::codec::Value::Object(attrs) => attrs,
-                    _ => Default::default(),
-                };
-                $model {
-                    $( $field: attrs.remove(stringify!($field)).unwrap_or_default(), )+
+                let mut model = $model::default();
+                if let $crate::codec::Value::Object(attrs) = value {
+                    // One pass over the map, moving each value out (removing the attributes
+                    // one by one searched and rebalanced the map for each).
+                    for (name, value) in attrs {
+                        match name.as_str() {
+                            $( stringify!($field) => model.$field = value, )+
+                            _ => {}
+                        }
+                    }
                 }
+                model
             }
         }
 

@@ -97,7 +97,7 @@ impl Resource for ApiKeyResource {
             }
         };
         let kind = backend.kind();
-        let config = ApiKeyModel::from(&req.config);
+        let config = ApiKeyModel::from(req.config);
         let mut diagnostics = validate_for_backend(kind, &config);
         diagnostics.extend(validate_config(&config));
         if diagnostics.has_errors() {
