@@ -561,7 +561,7 @@ impl Resource for OrgResource {
                 }
             }
         };
-        let config = OrgModel::from(&req.config);
+        let config = OrgModel::from(req.config);
         let mut diagnostics = validate_for_backend(kind, &config);
         diagnostics.extend(validate_config(&config));
         if req.prior.is_null() && !Capabilities::of(kind).org_create {
