@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::types::unify;
-use super::{AttributePath, CodecError, Type, Value};
+use super::{in_step, AttributePath, CodecError, Key, Type, Value};
 
 impl Value {
     /// Checks that the value conforms to `ty`: null and unknown conform to any type, any
@@ -35,12 +35,12 @@ impl Value {
                 .iter()
                 .try_for_each(|(key, item)| item.conform_at(element, &path.child_key(key))),
             (Value::Object(attrs), Type::Object(attr_types)) => {
-                if let Some(extra) = attrs.keys().find(|name| !attr_types.contains_key(*name)) {
+                if let Some(extra) = in_step::first_extra(attrs, attr_types) {
                     return Err(CodecError::unsupported(path, extra));
                 }
                 attr_types.iter().try_for_each(|(name, attr_type)| {
                     let path = path.child_attr(name);
-                    match attrs.get(name) {
+                    match attrs.get(name.as_str()) {
                         Some(attr) => attr.conform_at(attr_type, &path),
                         None => Err(CodecError::mismatch(&path, attr_type, "no attribute")),
                     }
@@ -101,11 +101,11 @@ fn tuple_type(items: &[Value]) -> Type {
     Type::Tuple(items.iter().map(Value::infer_type).collect())
 }
 
-fn object_type(attrs: &BTreeMap<String, Value>) -> Type {
+fn object_type(attrs: &BTreeMap<Key, Value>) -> Type {
     Type::Object(
         attrs
             .iter()
-            .map(|(name, value)| (name.clone(), value.infer_type()))
+            .map(|(name, value)| (name.to_string(), value.infer_type()))
             .collect(),
     )
 }
@@ -174,7 +174,7 @@ mod tests {
         );
 
         let mut v = keys_value();
-        v.set_attr("tags", Value::Map([("env".to_owned(), 3.into())].into()));
+        v.set_attr("tags", Value::Map([("env".into(), 3.into())].into()));
         assert_eq!(
             v.conform(&ty).unwrap_err().to_string(),
             r#"at tags["env"]: expected string, found number"#
@@ -250,8 +250,7 @@ mod tests {
             Type::set(Type::String)
         );
         assert_eq!(
-            Value::Map([("a".to_owned(), 1.into()), ("b".to_owned(), "x".into())].into())
-                .infer_type(),
+            Value::Map([("a".into(), 1.into()), ("b".into(), "x".into())].into()).infer_type(),
             Type::object([("a", Type::Number), ("b", Type::String)])
         );
         assert_eq!(

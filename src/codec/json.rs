@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use self::parse::Json;
 use super::value::decimal_parts;
-use super::{AttributePath, CodecError, Number, Trail, Type, Value};
+use super::{in_step, AttributePath, CodecError, Key, Number, Trail, Type, Value};
 
 const FORMAT: &str = "json";
 
@@ -112,17 +112,20 @@ fn from_json(json: Json, ty: &Type, path: &Trail<'_>) -> Result<Value, CodecErro
 /// An object's attributes: every attribute of the type (absent ones null), each from the
 /// last member of its name; members the type lacks are ignored.
 fn from_json_object(
-    mut members: Vec<(String, Json)>,
+    mut members: Vec<(Key, Json)>,
     attr_types: &BTreeMap<String, Type>,
     path: &Trail<'_>,
-) -> Result<BTreeMap<String, Value>, CodecError> {
+) -> Result<BTreeMap<Key, Value>, CodecError> {
     // Terraform writes keys sorted, so this stable sort is one pass; equal keys keep their
     // document order, and the last of them wins below.
     members.sort_by(|a, b| a.0.cmp(&b.0));
     let mut members = members.into_iter().peekable();
     let mut attrs = Vec::with_capacity(attr_types.len());
     for (name, attr_type) in attr_types {
-        while members.next_if(|(key, _)| key < name).is_some() {}
+        while members
+            .next_if(|(key, _)| key.as_str() < name.as_str())
+            .is_some()
+        {}
         let mut found = None;
         while let Some(member) = members.next_if(|(key, _)| key == name) {
             found = Some(member);
@@ -132,7 +135,7 @@ fn from_json_object(
                 let item = from_json(item, attr_type, &path.attr(&key))?;
                 (key, item)
             }
-            None => (name.clone(), Value::Null),
+            None => (Key::from(name.as_str()), Value::Null),
         });
     }
     // In key order already: the map is built without a search per entry.
@@ -195,7 +198,7 @@ fn to_serde(json: &Json) -> serde_json::Value {
         Json::Object(members) => serde_json::Value::Object(
             members
                 .iter()
-                .map(|(k, v)| (k.clone(), to_serde(v)))
+                .map(|(k, v)| (k.to_string(), to_serde(v)))
                 .collect(),
         ),
     }
@@ -237,20 +240,17 @@ fn write(value: &Value, ty: &Type, path: &Trail<'_>, out: &mut Vec<u8>) -> Resul
         }
         (Value::Map(entries), Type::Map(element)) => {
             write_members(
-                entries.iter().map(|(k, v)| (k, v, &**element)),
+                entries.iter().map(|(k, v)| (k.as_str(), v, &**element)),
                 path,
                 false,
                 out,
             )?;
         }
         (Value::Object(attrs) | Value::Map(attrs), Type::Object(attr_types)) => {
-            if let Some(extra) = attrs.keys().find(|name| !attr_types.contains_key(*name)) {
+            if let Some(extra) = in_step::first_extra(attrs, attr_types) {
                 return Err(CodecError::unsupported(&path.path(), extra));
             }
-            let members = attr_types
-                .iter()
-                .map(|(name, ty)| (name, attrs.get(name).unwrap_or(&Value::Null), ty));
-            write_members(members, path, true, out)?;
+            write_members(in_step::attributes(attrs, attr_types), path, true, out)?;
         }
         _ => return Err(CodecError::mismatch(&path.path(), ty, value.kind())),
     }
@@ -274,7 +274,7 @@ fn write_array<'a>(
 }
 
 fn write_members<'a>(
-    members: impl Iterator<Item = (&'a String, &'a Value, &'a Type)>,
+    members: impl Iterator<Item = (&'a str, &'a Value, &'a Type)>,
     path: &Trail<'_>,
     attributes: bool,
     out: &mut Vec<u8>,

@@ -7,6 +7,7 @@
 
 mod conform;
 mod error;
+mod in_step;
 pub mod json;
 pub mod msgpack;
 mod path;
@@ -21,4 +22,4 @@ pub(crate) use path::Trail;
 pub use path::{AttributePath, PathStep};
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 pub use types::Type;
-pub use value::{Number, Value};
+pub use value::{Key, Number, Value};

@@ -26,7 +26,7 @@ mod reference;
 
 use std::collections::BTreeMap;
 
-use super::{AttributePath, CodecError, Number, Trail, Type, Value};
+use super::{AttributePath, CodecError, Key, Number, Trail, Type, Value};
 
 const FORMAT: &str = "msgpack";
 
@@ -394,9 +394,8 @@ impl<'a> Reader<'a> {
                 let mut in_step = attr_types.iter().peekable();
                 for _ in 0..count {
                     let key = self.map_key(path)?;
-                    while in_step.next_if(|(name, _)| name.as_str() < key).is_some() {}
-                    let attr_type = match in_step.next_if(|(name, _)| name.as_str() == key) {
-                        Some((_, ty)) => Some(ty),
+                    let attr_type = match type_in_step(&mut in_step, key) {
+                        Some(ty) => Some(ty),
                         None => attr_types.get(key),
                     };
                     let Some(attr_type) = attr_type else {
@@ -482,8 +481,8 @@ impl<'a> Reader<'a> {
 /// one by one, from the first key out of order. (Inserting every entry was the largest part
 /// of reading an object: callgrind, issue 10.)
 enum Entries {
-    Sorted(Vec<(String, Value)>),
-    Unsorted(BTreeMap<String, Value>),
+    Sorted(Vec<(Key, Value)>),
+    Unsorted(BTreeMap<Key, Value>),
 }
 
 impl Entries {
@@ -506,13 +505,13 @@ impl Entries {
                     *self = Entries::Unsorted(std::mem::take(entries).into_iter().collect());
                 }
                 _ => {
-                    entries.push((key.to_owned(), value));
+                    entries.push((Key::from(key), value));
                     return Ok(());
                 }
             }
         }
         match self {
-            Entries::Unsorted(entries) => match entries.insert(key.to_owned(), value) {
+            Entries::Unsorted(entries) => match entries.insert(Key::from(key), value) {
                 Some(_) => Err(()),
                 None => Ok(()),
             },
@@ -520,13 +519,36 @@ impl Entries {
         }
     }
 
-    fn into_map(self) -> BTreeMap<String, Value> {
+    fn into_map(self) -> BTreeMap<Key, Value> {
         match self {
             // Keys strictly increasing: the map is built without a search per entry.
             Entries::Sorted(entries) => entries.into_iter().collect(),
             Entries::Unsorted(entries) => entries,
         }
     }
+}
+
+/// The type of attribute `key`, found by advancing `types` past the names before it with one
+/// comparison per name; `None` (leaving `types` where `key` would be) when `key` is not
+/// ahead.
+fn type_in_step<'t>(
+    types: &mut std::iter::Peekable<std::collections::btree_map::Iter<'t, String, Type>>,
+    key: &str,
+) -> Option<&'t Type> {
+    while let Some((name, ty)) = types.peek() {
+        match name.as_str().cmp(key) {
+            std::cmp::Ordering::Less => {
+                types.next();
+            }
+            std::cmp::Ordering::Equal => {
+                let ty = *ty;
+                types.next();
+                return Some(ty);
+            }
+            std::cmp::Ordering::Greater => return None,
+        }
+    }
+    None
 }
 
 /// A number from any msgpack integer, float or decimal string; `None` for other kinds.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
-use super::{json, msgpack, Number, Type, Value};
+use super::{json, msgpack, Key, Number, Type, Value};
 
 fn types() -> impl Strategy<Value = Type> {
     let leaf = prop_oneof![
@@ -44,13 +44,20 @@ fn value_of(ty: &Type) -> BoxedStrategy<Value> {
             .prop_map(Value::Set)
             .boxed(),
         Type::Map(element) => proptest::collection::btree_map(".{0,6}", value_of(element), 0..4)
-            .prop_map(Value::Map)
+            .prop_map(|entries| {
+                Value::Map(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (Key::from(k), v))
+                        .collect(),
+                )
+            })
             .boxed(),
         Type::Object(attrs) => {
-            let fields: Vec<BoxedStrategy<(String, Value)>> = attrs
+            let fields: Vec<BoxedStrategy<(Key, Value)>> = attrs
                 .iter()
                 .map(|(name, ty)| {
-                    let name = name.clone();
+                    let name = Key::from(name.as_str());
                     value_of(ty).prop_map(move |v| (name.clone(), v)).boxed()
                 })
                 .collect();

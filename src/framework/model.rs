@@ -113,7 +113,7 @@ macro_rules! model {
             /// An object holding every attribute.
             fn from(model: $model) -> Self {
                 $crate::codec::Value::Object(
-                    [$( (stringify!($field).to_string(), model.$field), )+]
+                    [$( ($crate::codec::Key::const_new(stringify!($field)), model.$field), )+]
                         .into_iter()
                         .collect(),
                 )

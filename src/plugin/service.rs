@@ -12,7 +12,7 @@ use super::convert::{self, decode, decode_identity, diagnostics, encode};
 use super::ephemeral::Ephemerals;
 use super::guard::guarded;
 use super::proto::tfplugin6 as pb;
-use crate::codec::{Schema, Type, Value};
+use crate::codec::{Key, Schema, Type, Value};
 use crate::framework::{
     ApplyRequest, ConfigureRequest, DataReadRequest, DataSource, Diagnostics, IdentitySchema,
     ImportRequest, ListRequest, ListResource, PlanRequest, Provider, ReadRequest, Resource,
@@ -838,7 +838,10 @@ fn decode_list_config(dv: Option<&pb::DynamicValue>, ty: &Type) -> Result<Value,
     match dv {
         Some(dv) if dv.msgpack == EMPTY_MAP => match ty {
             Type::Object(attrs) => Ok(Value::Object(
-                attrs.keys().map(|k| (k.clone(), Value::Null)).collect(),
+                attrs
+                    .keys()
+                    .map(|k| (Key::from(k.as_str()), Value::Null))
+                    .collect(),
             )),
             _ => Ok(Value::Null),
         },

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::ProviderState;
 use crate::backend::{ApiKey, Backend, BackendKind};
-use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
+use crate::codec::{Attribute, AttributePath, Block, Key, Schema, Type, Value};
 use crate::framework::{DataReadRequest, DataReadResponse, DataSource, Diagnostics};
 
 use super::backend_diagnostic;
@@ -61,7 +61,12 @@ fn key_value(k: &ApiKey, kind: BackendKind, access_list: Option<Vec<String>>) ->
         BackendKind::Atlas => Value::Map(
             k.project_roles
                 .iter()
-                .map(|(p, roles)| (p.clone(), Value::string_set(roles.iter().cloned())))
+                .map(|(p, roles)| {
+                    (
+                        Key::from(p.as_str()),
+                        Value::string_set(roles.iter().cloned()),
+                    )
+                })
                 .collect(),
         ),
         _ => Value::Null,

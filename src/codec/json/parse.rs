@@ -2,6 +2,8 @@
 //! size and long decimals survive exactly (serde_json would round them to `f64` unless
 //! its crate-wide `arbitrary_precision` feature were on).
 
+use crate::codec::Key;
+
 /// A parsed JSON document.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Json {
@@ -12,7 +14,7 @@ pub(super) enum Json {
     String(String),
     Array(Vec<Json>),
     /// Members in document order; duplicates are kept.
-    Object(Vec<(String, Json)>),
+    Object(Vec<(Key, Json)>),
 }
 
 impl Json {
@@ -153,7 +155,7 @@ impl Parser<'_> {
             if self.peek() != Some(b'"') {
                 return Err(self.error("expected a string key"));
             }
-            let key = self.string()?;
+            let key = self.key()?;
             self.skip_whitespace();
             if !self.eat(b':') {
                 return Err(self.error("expected ':'"));
@@ -198,6 +200,23 @@ impl Parser<'_> {
             self.pos += 1;
         }
         self.pos - start
+    }
+
+    /// A member name: taken straight from the bytes when it has no escape (a name of up to
+    /// 24 bytes then allocates nothing), else read as any string.
+    fn key(&mut self) -> Result<Key, String> {
+        let rest = self.bytes.get(self.pos + 1..).unwrap_or_default();
+        let run = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(rest.len());
+        if rest.get(run) == Some(&b'"') {
+            let key = std::str::from_utf8(&rest[..run])
+                .map_err(|_| self.error("invalid utf-8 in string"))?;
+            self.pos += run + 2;
+            return Ok(Key::from(key));
+        }
+        self.string().map(Key::from)
     }
 
     fn string(&mut self) -> Result<String, String> {
@@ -313,6 +332,21 @@ mod tests {
         );
         assert_eq!(ok("[ ]").kind(), "array");
         assert_eq!(ok("{ }").kind(), "object");
+    }
+
+    #[test]
+    fn reads_member_names_with_and_without_escapes() {
+        let long = "a_member_name_longer_than_24_bytes";
+        let text = format!(r#"{{"id": 1, "\u00e9t\u00e9": 2, "{long}": 3, "été": 4, "a\"b": 5}}"#);
+        let Json::Object(members) = ok(&text) else {
+            panic!("not an object");
+        };
+        let names: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["id", "été", long, "été", "a\"b"]);
+        // A name cut short, or not UTF-8, is refused as a string would be.
+        assert!(parse(br#"{"abc"#).is_err());
+        assert!(parse(b"{\"\xff\": 1}").is_err());
+        assert!(parse(b"{\"a\x01\": 1}").is_err());
     }
 
     #[test]

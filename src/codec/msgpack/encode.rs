@@ -2,10 +2,7 @@
 //! which this module used before, and go-cty's encoder write them).
 
 use super::FORMAT;
-use crate::codec::{CodecError, Number, Trail, Type, Value};
-
-/// What an absent attribute is written as.
-static NULL: Value = Value::Null;
+use crate::codec::{in_step, CodecError, Number, Trail, Type, Value};
 
 /// Appends `value` as type `ty` to `out`. On error, `out` holds a partial value.
 pub(super) fn write(
@@ -53,13 +50,12 @@ pub(super) fn write(
             }
         }
         (Value::Object(attrs) | Value::Map(attrs), Type::Object(attr_types)) => {
-            if let Some(extra) = attrs.keys().find(|name| !attr_types.contains_key(*name)) {
+            if let Some(extra) = in_step::first_extra(attrs, attr_types) {
                 return Err(CodecError::unsupported(&path.path(), extra));
             }
             write_map_len(out, attr_types.len(), path)?;
-            for (name, attr_type) in attr_types {
+            for (name, attr, attr_type) in in_step::attributes(attrs, attr_types) {
                 write_str(out, name, path)?;
-                let attr = attrs.get(name).unwrap_or(&NULL);
                 write(attr, attr_type, &path.attr(name), out)?;
             }
         }
@@ -237,7 +233,7 @@ mod tests {
             (Type::set(Type::String), Value::string_set(["x", "y"])),
             (
                 Type::map(Type::Number),
-                Value::Map([("k".to_owned(), 1.into())].into()),
+                Value::Map([("k".into(), 1.into())].into()),
             ),
             (Type::map(Type::String), Value::Map(BTreeMap::new())),
             (key_type(), key("a", 1)),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rmpv::Value as Mp;
 
 use super::{FORMAT, MAX_DEPTH};
-use crate::codec::{AttributePath, CodecError, Number, Type, Value};
+use crate::codec::{AttributePath, CodecError, Key, Number, Type, Value};
 
 pub(super) fn decode(bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
     if bytes.is_empty() {
@@ -99,7 +99,7 @@ fn from_mp(mp: &Mp, ty: &Type, path: &AttributePath) -> Result<Value, CodecError
             for (key, item) in pairs {
                 let key = map_key(key, path)?;
                 let item = from_mp(item, element, &path.child_key(key))?;
-                if entries.insert(key.to_owned(), item).is_some() {
+                if entries.insert(Key::from(key), item).is_some() {
                     return Err(duplicate(path, key));
                 }
             }
@@ -113,7 +113,7 @@ fn from_mp(mp: &Mp, ty: &Type, path: &AttributePath) -> Result<Value, CodecError
                     return Err(CodecError::unsupported(path, key));
                 };
                 let item = from_mp(item, attr_type, &path.child_attr(key))?;
-                if attrs.insert(key.to_owned(), item).is_some() {
+                if attrs.insert(Key::from(key), item).is_some() {
                     return Err(duplicate(path, key));
                 }
             }
@@ -281,13 +281,16 @@ fn to_mp(value: &Value, ty: &Type, path: &AttributePath) -> Result<Mp, CodecErro
             .collect::<Result<_, _>>()
             .map(Mp::Map),
         (Value::Object(attrs) | Value::Map(attrs), Type::Object(attr_types)) => {
-            if let Some(extra) = attrs.keys().find(|name| !attr_types.contains_key(*name)) {
+            if let Some(extra) = attrs
+                .keys()
+                .find(|name| !attr_types.contains_key(name.as_str()))
+            {
                 return Err(CodecError::unsupported(path, extra));
             }
             attr_types
                 .iter()
                 .map(|(name, attr_type)| {
-                    let attr = attrs.get(name).unwrap_or(&Value::Null);
+                    let attr = attrs.get(name.as_str()).unwrap_or(&Value::Null);
                     Ok((
                         Mp::from(name.as_str()),
                         to_mp(attr, attr_type, &path.child_attr(name))?,

@@ -71,7 +71,7 @@ fn values() -> Vec<(Value, Type)> {
         out.push((
             Value::Map(
                 (0..len.min(300))
-                    .map(|i| (format!("k{i}"), Value::Bool(i % 2 == 0)))
+                    .map(|i| (Key::from(format!("k{i}")), Value::Bool(i % 2 == 0)))
                     .collect(),
             ),
             Type::map(Type::Bool),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::backend::{ApiKeyUpdate, Backend, BackendError, BackendKind, NewApiKey, RoleChange};
-use crate::codec::Value;
+use crate::codec::{Key, Value};
 use crate::framework::{ApplyResponse, Diagnostics};
 use crate::resources::ProviderState;
 
@@ -345,7 +345,9 @@ pub(crate) fn project_roles_of(v: &Value) -> BTreeMap<String, BTreeSet<String>> 
     v.entries()
         .map(|m| {
             m.iter()
-                .map(|(project, roles)| (project.clone(), string_vec(roles).into_iter().collect()))
+                .map(|(project, roles)| {
+                    (project.to_string(), string_vec(roles).into_iter().collect())
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -356,7 +358,12 @@ pub(super) fn project_roles_value(roles: &BTreeMap<String, BTreeSet<String>>) ->
     Value::Map(
         roles
             .iter()
-            .map(|(project, roles)| (project.clone(), Value::string_set(roles.iter().cloned())))
+            .map(|(project, roles)| {
+                (
+                    Key::from(project.as_str()),
+                    Value::string_set(roles.iter().cloned()),
+                )
+            })
             .collect(),
     )
 }

@@ -54,8 +54,8 @@ fn env0_takes_one_role_and_project_roles_only_below_admin() {
             "project_roles",
             Value::Map(
                 [
-                    ("p1".to_string(), Value::string_set(["Deployer"])),
-                    ("p2".to_string(), Value::string_set(["Owner"])),
+                    ("p1".into(), Value::string_set(["Deployer"])),
+                    ("p2".into(), Value::string_set(["Owner"])),
                 ]
                 .into(),
             ),

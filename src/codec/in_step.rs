@@ -1,0 +1,141 @@
+//! An object value's attributes against its type's, walked in step.
+//!
+//! Both are maps sorted by name, so one pass over each pairs them with one comparison per
+//! step, where looking every name up in the other map searched a tree per attribute. (Those
+//! searches were most of encoding an object: callgrind, issue 10.)
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use super::{Key, Type, Value};
+
+/// What an attribute absent from the value is taken as.
+static NULL: Value = Value::Null;
+
+/// The first (smallest) of `attrs`' names that `types` lacks.
+pub(crate) fn first_extra<'a, T>(
+    attrs: &'a BTreeMap<Key, Value>,
+    types: &BTreeMap<String, T>,
+) -> Option<&'a str> {
+    let mut names = types.keys().peekable();
+    'attrs: for key in attrs.keys() {
+        while let Some(name) = names.peek() {
+            match name.as_str().cmp(key.as_str()) {
+                Ordering::Less => {
+                    names.next();
+                }
+                Ordering::Equal => {
+                    names.next();
+                    continue 'attrs;
+                }
+                Ordering::Greater => return Some(key),
+            }
+        }
+        return Some(key);
+    }
+    None
+}
+
+/// Every attribute of `types` with its value in `attrs` (null when absent), in name order.
+/// Names `types` lacks are skipped: check them with [`first_extra`] first.
+pub(crate) fn attributes<'a>(
+    attrs: &'a BTreeMap<Key, Value>,
+    types: &'a BTreeMap<String, Type>,
+) -> impl Iterator<Item = (&'a str, &'a Value, &'a Type)> {
+    let mut values = attrs.iter().peekable();
+    types.iter().map(move |(name, ty)| {
+        while let Some((key, value)) = values.peek() {
+            match key.as_str().cmp(name.as_str()) {
+                Ordering::Less => {
+                    values.next();
+                }
+                Ordering::Equal => {
+                    let value = *value;
+                    values.next();
+                    return (name.as_str(), value, ty);
+                }
+                Ordering::Greater => break,
+            }
+        }
+        (name.as_str(), &NULL, ty)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(names: &[&str]) -> BTreeMap<Key, Value> {
+        names
+            .iter()
+            .map(|n| (Key::from(*n), Value::from(*n)))
+            .collect()
+    }
+
+    fn types(names: &[&str]) -> BTreeMap<String, Type> {
+        names
+            .iter()
+            .map(|n| ((*n).to_owned(), Type::String))
+            .collect()
+    }
+
+    #[test]
+    fn pairs_every_attribute_of_the_type_with_its_value_or_null() {
+        let attrs = object(&["b", "d", "zz"]);
+        let types = types(&["a", "b", "c", "d", "e"]);
+        let paired: Vec<_> = attributes(&attrs, &types)
+            .map(|(name, value, _)| (name, value.as_str()))
+            .collect();
+        assert_eq!(
+            paired,
+            [
+                ("a", None),
+                ("b", Some("b")),
+                ("c", None),
+                ("d", Some("d")),
+                ("e", None)
+            ]
+        );
+    }
+
+    #[test]
+    fn finds_the_smallest_name_the_type_lacks() {
+        let types = types(&["b", "d"]);
+        assert_eq!(first_extra(&object(&[]), &types), None);
+        assert_eq!(first_extra(&object(&["b", "d"]), &types), None);
+        assert_eq!(first_extra(&object(&["d"]), &types), None);
+        assert_eq!(first_extra(&object(&["a", "b", "z"]), &types), Some("a"));
+        assert_eq!(first_extra(&object(&["b", "c", "z"]), &types), Some("c"));
+        assert_eq!(first_extra(&object(&["b", "d", "e"]), &types), Some("e"));
+        assert_eq!(
+            first_extra(&object(&["x"]), &BTreeMap::<String, Type>::new()),
+            Some("x")
+        );
+    }
+
+    #[test]
+    fn agrees_with_looking_each_name_up() {
+        // Every subset of five names as the value's, against every subset as the type's.
+        let all = ["a", "ab", "b", "ba", "c"];
+        let subset = |bits: u32| -> Vec<&str> {
+            all.iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, n)| *n)
+                .collect()
+        };
+        for a in 0..32 {
+            for t in 0..32 {
+                let (attrs, types) = (object(&subset(a)), types(&subset(t)));
+                let looked_up = attrs.keys().find(|k| !types.contains_key(k.as_str()));
+                assert_eq!(first_extra(&attrs, &types), looked_up.map(Key::as_str));
+                let paired: Vec<_> = attributes(&attrs, &types).map(|(n, v, _)| (n, v)).collect();
+                let expected: Vec<_> = types
+                    .keys()
+                    .map(|n| (n.as_str(), attrs.get(n.as_str()).unwrap_or(&NULL)))
+                    .collect();
+                assert_eq!(paired, expected);
+            }
+        }
+    }
+}
