@@ -1,9 +1,7 @@
 //! Checking values against types, and inferring a type from a value (for `dynamic`).
 
-use std::collections::BTreeMap;
-
 use super::types::unify;
-use super::{in_step, AttributePath, CodecError, Key, Type, Value};
+use super::{in_step, AttributePath, CodecError, Entries, Type, Value};
 
 impl Value {
     /// Checks that the value conforms to `ty`: null and unknown conform to any type, any
@@ -101,7 +99,7 @@ fn tuple_type(items: &[Value]) -> Type {
     Type::Tuple(items.iter().map(Value::infer_type).collect())
 }
 
-fn object_type(attrs: &BTreeMap<Key, Value>) -> Type {
+fn object_type(attrs: &Entries) -> Type {
     Type::Object(
         attrs
             .iter()
@@ -174,7 +172,10 @@ mod tests {
         );
 
         let mut v = keys_value();
-        v.set_attr("tags", Value::Map([("env".into(), 3.into())].into()));
+        v.set_attr(
+            "tags",
+            Value::Map([("env".into(), 3.into())].into_iter().collect()),
+        );
         assert_eq!(
             v.conform(&ty).unwrap_err().to_string(),
             r#"at tags["env"]: expected string, found number"#
@@ -250,7 +251,12 @@ mod tests {
             Type::set(Type::String)
         );
         assert_eq!(
-            Value::Map([("a".into(), 1.into()), ("b".into(), "x".into())].into()).infer_type(),
+            Value::Map(
+                [("a".into(), 1.into()), ("b".into(), "x".into())]
+                    .into_iter()
+                    .collect()
+            )
+            .infer_type(),
             Type::object([("a", Type::Number), ("b", Type::String)])
         );
         assert_eq!(

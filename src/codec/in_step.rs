@@ -1,20 +1,20 @@
 //! An object value's attributes against its type's, walked in step.
 //!
-//! Both are maps sorted by name, so one pass over each pairs them with one comparison per
-//! step, where looking every name up in the other map searched a tree per attribute. (Those
+//! Both are sorted by name, so one pass over each pairs them with one comparison per step,
+//! where looking every name up in the other map searched it per attribute. (Those
 //! searches were most of encoding an object: callgrind, issue 10.)
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use super::{Key, Type, Value};
+use super::{Entries, Type, Value};
 
 /// What an attribute absent from the value is taken as.
 static NULL: Value = Value::Null;
 
 /// The first (smallest) of `attrs`' names that `types` lacks.
 pub(crate) fn first_extra<'a, T>(
-    attrs: &'a BTreeMap<Key, Value>,
+    attrs: &'a Entries,
     types: &BTreeMap<String, T>,
 ) -> Option<&'a str> {
     let mut names = types.keys().peekable();
@@ -39,7 +39,7 @@ pub(crate) fn first_extra<'a, T>(
 /// Every attribute of `types` with its value in `attrs` (null when absent), in name order.
 /// Names `types` lacks are skipped: check them with [`first_extra`] first.
 pub(crate) fn attributes<'a>(
-    attrs: &'a BTreeMap<Key, Value>,
+    attrs: &'a Entries,
     types: &'a BTreeMap<String, Type>,
 ) -> impl Iterator<Item = (&'a str, &'a Value, &'a Type)> {
     let mut values = attrs.iter().peekable();
@@ -64,8 +64,9 @@ pub(crate) fn attributes<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::Key;
 
-    fn object(names: &[&str]) -> BTreeMap<Key, Value> {
+    fn object(names: &[&str]) -> Entries {
         names
             .iter()
             .map(|n| (Key::from(*n), Value::from(*n)))

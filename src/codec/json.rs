@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use self::parse::Json;
 use super::value::decimal_parts;
-use super::{in_step, AttributePath, CodecError, Key, Number, Trail, Type, Value};
+use super::{in_step, AttributePath, CodecError, Entries, Key, Number, Trail, Type, Value};
 
 const FORMAT: &str = "json";
 
@@ -94,7 +94,7 @@ fn from_json(json: Json, ty: &Type, path: &Trail<'_>) -> Result<Value, CodecErro
                 .map(Value::Tuple)
         }
         (Json::Object(members), Type::Map(element)) => {
-            let mut entries = BTreeMap::new();
+            let mut entries = Entries::with_capacity(members.len());
             for (key, item) in members {
                 // As with Go's encoding/json, a repeated key overrides the earlier one.
                 let item = from_json(item, element, &path.key(&key))?;
@@ -115,7 +115,7 @@ fn from_json_object(
     mut members: Vec<(Key, Json)>,
     attr_types: &BTreeMap<String, Type>,
     path: &Trail<'_>,
-) -> Result<BTreeMap<Key, Value>, CodecError> {
+) -> Result<Entries, CodecError> {
     // Terraform writes keys sorted, so this stable sort is one pass; equal keys keep their
     // document order, and the last of them wins below.
     members.sort_by(|a, b| a.0.cmp(&b.0));
@@ -366,7 +366,7 @@ mod tests {
             (Type::set(Type::String), Value::string_set(["b", "a"])),
             (
                 Type::map(Type::Number),
-                Value::Map([("k".into(), 1.into())].into()),
+                Value::Map([("k".into(), 1.into())].into_iter().collect()),
             ),
             (key_type(), key("a", 1)),
             (

@@ -22,4 +22,4 @@ pub(crate) use path::Trail;
 pub use path::{AttributePath, PathStep};
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 pub use types::Type;
-pub use value::{Key, Number, Value};
+pub use value::{Entries, Key, Number, Value};

@@ -24,9 +24,7 @@ mod encode;
 #[cfg(test)]
 mod reference;
 
-use std::collections::BTreeMap;
-
-use super::{AttributePath, CodecError, Key, Number, Trail, Type, Value};
+use super::{AttributePath, CodecError, Entries, Key, Number, Trail, Type, Value};
 
 const FORMAT: &str = "msgpack";
 
@@ -381,11 +379,9 @@ impl<'a> Reader<'a> {
                 for _ in 0..count {
                     let key = self.map_key(path)?;
                     let item = self.value(element, &path.key(key))?;
-                    entries
-                        .insert(key, item)
-                        .map_err(|()| duplicate(path, key))?;
+                    add(&mut entries, key, item).map_err(|()| duplicate(path, key))?;
                 }
-                Ok(Value::Map(entries.into_map()))
+                Ok(Value::Map(entries))
             }
             (Head::Map(count), Type::Object(attr_types)) => {
                 let mut attrs = Entries::with_capacity(self.capacity(count).min(attr_types.len()));
@@ -402,7 +398,7 @@ impl<'a> Reader<'a> {
                         return Err(CodecError::unsupported(&path.path(), key));
                     };
                     let item = self.value(attr_type, &path.attr(key))?;
-                    attrs.insert(key, item).map_err(|()| duplicate(path, key))?;
+                    add(&mut attrs, key, item).map_err(|()| duplicate(path, key))?;
                 }
                 if attrs.len() != attr_types.len() {
                     return Err(CodecError::attribute_count(
@@ -411,7 +407,7 @@ impl<'a> Reader<'a> {
                         attrs.len(),
                     ));
                 }
-                Ok(Value::Object(attrs.into_map()))
+                Ok(Value::Object(attrs))
             }
             (head, _) => Err(mismatch(head)),
         }
@@ -476,55 +472,15 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The entries of a map or object as they are read: a vector while the keys come sorted
-/// (as Terraform sends them), built into a map in one go at the end; a map, inserted into
-/// one by one, from the first key out of order. (Inserting every entry was the largest part
-/// of reading an object: callgrind, issue 10.)
-enum Entries {
-    Sorted(Vec<(Key, Value)>),
-    Unsorted(BTreeMap<Key, Value>),
-}
-
-impl Entries {
-    fn with_capacity(capacity: usize) -> Self {
-        Entries::Sorted(Vec::with_capacity(capacity))
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Entries::Sorted(entries) => entries.len(),
-            Entries::Unsorted(entries) => entries.len(),
-        }
-    }
-
-    /// Adds an entry; `Err` when the key is already there.
-    fn insert(&mut self, key: &str, value: Value) -> Result<(), ()> {
-        if let Entries::Sorted(entries) = self {
-            match entries.last() {
-                Some((last, _)) if last.as_str() >= key => {
-                    *self = Entries::Unsorted(std::mem::take(entries).into_iter().collect());
-                }
-                _ => {
-                    entries.push((Key::from(key), value));
-                    return Ok(());
-                }
-            }
-        }
-        match self {
-            Entries::Unsorted(entries) => match entries.insert(Key::from(key), value) {
-                Some(_) => Err(()),
-                None => Ok(()),
-            },
-            Entries::Sorted(_) => Err(()),
-        }
-    }
-
-    fn into_map(self) -> BTreeMap<Key, Value> {
-        match self {
-            // Keys strictly increasing: the map is built without a search per entry.
-            Entries::Sorted(entries) => entries.into_iter().collect(),
-            Entries::Unsorted(entries) => entries,
-        }
+/// Adds an entry as it is read: appended while the keys come sorted (as Terraform sends them),
+/// else inserted in its place. `Err` when the key is already there.
+fn add(entries: &mut Entries, key: &str, value: Value) -> Result<(), ()> {
+    match entries.try_append(Key::from(key), value) {
+        None => Ok(()),
+        Some((key, value)) => match entries.try_insert(key, value) {
+            None => Ok(()),
+            Some(_) => Err(()),
+        },
     }
 }
 

@@ -2,8 +2,6 @@
 //! file) sends, decoding returns a value or an error, never a panic; and what we encode
 //! decodes to the same value.
 
-use std::collections::BTreeMap;
-
 use proptest::prelude::*;
 
 use super::{json, msgpack, Key, Number, Type, Value};
@@ -62,7 +60,7 @@ fn value_of(ty: &Type) -> BoxedStrategy<Value> {
                 })
                 .collect();
             fields
-                .prop_map(|fields| Value::Object(fields.into_iter().collect::<BTreeMap<_, _>>()))
+                .prop_map(|fields| Value::Object(fields.into_iter().collect()))
                 .boxed()
         }
         Type::Tuple(elements) => elements

@@ -540,8 +540,11 @@ mod tests {
     #[test]
     fn atlas_project_roles_follow_the_managed_rules() {
         let atlas = |role: &str| {
-            let roles =
-                Value::Map([("6a1a2b3c4d5e6f7081920a1b".into(), Value::string_set([role]))].into());
+            let roles = Value::Map(
+                [("6a1a2b3c4d5e6f7081920a1b".into(), Value::string_set([role]))]
+                    .into_iter()
+                    .collect(),
+            );
             config(&[
                 ("name", Value::from("k")),
                 ("org_id", Value::from("5f1a2b3c4d5e6f7081920a1b")),

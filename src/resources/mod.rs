@@ -85,7 +85,7 @@ pub(crate) fn backend_diagnostic(
 /// must return wholly known objects.
 pub(crate) fn unknowns_to_null(state: &mut Value) {
     if let Value::Object(attrs) = state {
-        for v in attrs.values_mut().filter(|v| v.is_unknown()) {
+        for (_, v) in attrs.iter_mut().filter(|(_, v)| v.is_unknown()) {
             *v = Value::Null;
         }
     }

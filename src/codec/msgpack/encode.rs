@@ -182,11 +182,10 @@ fn malformed(path: &Trail<'_>, message: impl Into<String>) -> CodecError {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::super::{decode, encode};
     use super::*;
-    use crate::codec::AttributePath;
+    use crate::codec::{AttributePath, Entries};
 
     fn hex(text: &str) -> Vec<u8> {
         text.split_whitespace()
@@ -233,9 +232,9 @@ mod tests {
             (Type::set(Type::String), Value::string_set(["x", "y"])),
             (
                 Type::map(Type::Number),
-                Value::Map([("k".into(), 1.into())].into()),
+                Value::Map([("k".into(), 1.into())].into_iter().collect()),
             ),
-            (Type::map(Type::String), Value::Map(BTreeMap::new())),
+            (Type::map(Type::String), Value::Map(Entries::new())),
             (key_type(), key("a", 1)),
             (Type::object([]), Value::object([])),
             (
@@ -303,7 +302,11 @@ mod tests {
             ("s", Value::Set(vec![Value::Unknown, Value::Null])),
             (
                 "m",
-                Value::Map([("u".into(), Value::Unknown), ("n".into(), Value::Null)].into()),
+                Value::Map(
+                    [("u".into(), Value::Unknown), ("n".into(), Value::Null)]
+                        .into_iter()
+                        .collect(),
+                ),
             ),
             ("t", Value::Tuple(vec![Value::Unknown, Value::Null])),
             ("d", Value::List(vec![Value::Unknown, Value::Null])),
@@ -383,7 +386,11 @@ mod tests {
             "mixed lists become tuples"
         );
 
-        let mixed_map = Value::Map([("a".into(), 1.into()), ("b".into(), true.into())].into());
+        let mixed_map = Value::Map(
+            [("a".into(), 1.into()), ("b".into(), true.into())]
+                .into_iter()
+                .collect(),
+        );
         let back = decode(&encode(&mixed_map, &Type::Dynamic).unwrap(), &Type::Dynamic).unwrap();
         assert_eq!(back, Value::object([("a", 1.into()), ("b", true.into())]));
 

@@ -1,12 +1,10 @@
 //! The rmpv-based reader and writer that [`super::decode`] and [`super::encode`] replaced,
 //! kept for tests only: the new ones must accept, reject and produce exactly what these did.
 
-use std::collections::BTreeMap;
-
 use rmpv::Value as Mp;
 
 use super::{FORMAT, MAX_DEPTH};
-use crate::codec::{AttributePath, CodecError, Key, Number, Type, Value};
+use crate::codec::{AttributePath, CodecError, Entries, Key, Number, Type, Value};
 
 pub(super) fn decode(bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
     if bytes.is_empty() {
@@ -95,7 +93,7 @@ fn from_mp(mp: &Mp, ty: &Type, path: &AttributePath) -> Result<Value, CodecError
                 .map(Value::Tuple)
         }
         (Mp::Map(pairs), Type::Map(element)) => {
-            let mut entries = BTreeMap::new();
+            let mut entries = Entries::new();
             for (key, item) in pairs {
                 let key = map_key(key, path)?;
                 let item = from_mp(item, element, &path.child_key(key))?;
@@ -106,7 +104,7 @@ fn from_mp(mp: &Mp, ty: &Type, path: &AttributePath) -> Result<Value, CodecError
             Ok(Value::Map(entries))
         }
         (Mp::Map(pairs), Type::Object(attr_types)) => {
-            let mut attrs = BTreeMap::new();
+            let mut attrs = Entries::new();
             for (key, item) in pairs {
                 let key = map_key(key, path)?;
                 let Some(attr_type) = attr_types.get(key) else {

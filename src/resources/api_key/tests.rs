@@ -57,7 +57,8 @@ fn env0_takes_one_role_and_project_roles_only_below_admin() {
                     ("p1".into(), Value::string_set(["Deployer"])),
                     ("p2".into(), Value::string_set(["Owner"])),
                 ]
-                .into(),
+                .into_iter()
+                .collect(),
             ),
         ),
     ]);
