@@ -134,12 +134,15 @@ fn qop_name(qop: Qop) -> &'static str {
 fn quoted(out: &mut String, name: &str, value: &str) {
     out.push_str(name);
     out.push_str("=\"");
-    for c in value.chars() {
-        if c == '\\' || c == '"' {
-            out.push('\\');
-        }
-        out.push(c);
+    // Escape-free runs (the whole value, almost always) are copied at once.
+    let mut rest = value;
+    while let Some(at) = rest.find(['\\', '"']) {
+        out.push_str(&rest[..at]);
+        out.push('\\');
+        out.push_str(&rest[at..=at]);
+        rest = &rest[at + 1..];
     }
+    out.push_str(rest);
     out.push('"');
 }
 
