@@ -46,6 +46,17 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
     if bytes.is_empty() {
         return Ok(Value::Null);
     }
+    if is_bounded(ty, BOUNDED_LEVELS) {
+        // One pass is enough when it succeeds: a value read whole as such a type is
+        // complete and nests no deeper than the type, far within the budget. Anything
+        // else is read again in two passes below, so that errors come out the same.
+        let mut reader = Reader::new(bytes);
+        if let Ok(value) = reader.value(ty, &Trail::Root) {
+            if reader.rest().is_empty() {
+                return Ok(value);
+            }
+        }
+    }
     let mut check = Reader::new(bytes);
     check
         .skip(u16::try_from(MAX_DEPTH).unwrap_or(u16::MAX))
@@ -75,6 +86,25 @@ pub fn encode(value: &Value, ty: &Type) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(256);
     encode::write(value, ty, &Trail::Root, &mut out)?;
     Ok(out)
+}
+
+/// The nesting of types decoded in one pass: a value of a type nested this deep spends at
+/// most `2 × 90 + 3` units of the budget (two per array or map, three for a string at the
+/// bottom), within [`MAX_DEPTH`].
+const BOUNDED_LEVELS: usize = 90;
+
+/// Whether `ty` holds no `dynamic` (whose values bring their own types) and nests no deeper
+/// than `levels` collections, objects or tuples.
+fn is_bounded(ty: &Type, levels: usize) -> bool {
+    match ty {
+        Type::String | Type::Number | Type::Bool => true,
+        Type::Dynamic => false,
+        Type::List(element) | Type::Set(element) | Type::Map(element) => {
+            levels > 0 && is_bounded(element, levels - 1)
+        }
+        Type::Object(attrs) => levels > 0 && attrs.values().all(|t| is_bounded(t, levels - 1)),
+        Type::Tuple(types) => levels > 0 && types.iter().all(|t| is_bounded(t, levels - 1)),
+    }
 }
 
 /// Why bytes are not one well-formed msgpack value.
@@ -384,22 +414,40 @@ impl<'a> Reader<'a> {
                 Ok(Value::Map(entries))
             }
             (Head::Map(count), Type::Object(attr_types)) => {
-                let mut attrs = Entries::with_capacity(self.capacity(count).min(attr_types.len()));
                 // Terraform sends attributes sorted, as the type's are: find each key's type
-                // by walking both in step, and look it up only when a key is out of order.
+                // by walking both in step, comparing bytes (a key equal to a name is valid
+                // UTF-8), and look it up only when a key is out of order. Keys in step are
+                // strictly increasing, so their entries are pushed as they come; from the
+                // first key out of order on, each is added in its place.
+                let mut sorted = Vec::with_capacity(self.capacity(count).min(attr_types.len()));
+                let mut unsorted: Option<Entries> = None;
                 let mut in_step = attr_types.iter().peekable();
                 for _ in 0..count {
-                    let key = self.map_key(path)?;
-                    let attr_type = match type_in_step(&mut in_step, key) {
-                        Some(ty) => Some(ty),
-                        None => attr_types.get(key),
-                    };
-                    let Some(attr_type) = attr_type else {
-                        return Err(CodecError::unsupported(&path.path(), key));
+                    let raw = self.map_key_bytes(path)?;
+                    let (key, attr_type) = match name_in_step(&mut in_step, raw) {
+                        Some((name, ty)) => (name, ty),
+                        None => {
+                            let key = utf8_key(raw, path)?;
+                            let Some(ty) = attr_types.get(key) else {
+                                return Err(CodecError::unsupported(&path.path(), key));
+                            };
+                            if unsorted.is_none() {
+                                let entries = std::mem::take(&mut sorted);
+                                unsorted = Some(Entries::from_sorted_store_unchecked(entries));
+                            }
+                            (key, ty)
+                        }
                     };
                     let item = self.value(attr_type, &path.attr(key))?;
-                    add(&mut attrs, key, item).map_err(|()| duplicate(path, key))?;
+                    match &mut unsorted {
+                        None => sorted.push((Key::from(key), item)),
+                        Some(attrs) => {
+                            add(attrs, key, item).map_err(|()| duplicate(path, key))?;
+                        }
+                    }
                 }
+                let attrs =
+                    unsorted.unwrap_or_else(|| Entries::from_sorted_store_unchecked(sorted));
                 if attrs.len() != attr_types.len() {
                     return Err(CodecError::attribute_count(
                         &path.path(),
@@ -427,9 +475,14 @@ impl<'a> Reader<'a> {
     }
 
     fn map_key(&mut self, path: &Trail<'_>) -> Result<&'a str, CodecError> {
+        let bytes = self.map_key_bytes(path)?;
+        utf8_key(bytes, path)
+    }
+
+    /// A map key's bytes, not yet checked to be UTF-8.
+    fn map_key_bytes(&mut self, path: &Trail<'_>) -> Result<&'a [u8], CodecError> {
         match self.head_at(path)? {
-            Head::Str(bytes) => std::str::from_utf8(bytes)
-                .map_err(|_| malformed(path, "map key is not valid utf-8")),
+            Head::Str(bytes) => Ok(bytes),
             other => Err(malformed(
                 path,
                 format!("map key must be a string, found {}", other.kind()),
@@ -484,22 +537,26 @@ fn add(entries: &mut Entries, key: &str, value: Value) -> Result<(), ()> {
     }
 }
 
-/// The type of attribute `key`, found by advancing `types` past the names before it with one
-/// comparison per name; `None` (leaving `types` where `key` would be) when `key` is not
-/// ahead.
-fn type_in_step<'t>(
+fn utf8_key<'a>(bytes: &'a [u8], path: &Trail<'_>) -> Result<&'a str, CodecError> {
+    std::str::from_utf8(bytes).map_err(|_| malformed(path, "map key is not valid utf-8"))
+}
+
+/// The attribute whose name is `key`, found by advancing `types` past the names before it
+/// with one comparison of bytes per name (the order of UTF-8 bytes is the order of `str`);
+/// `None` (leaving `types` where `key` would be) when `key` is not ahead.
+fn name_in_step<'t>(
     types: &mut std::iter::Peekable<std::collections::btree_map::Iter<'t, String, Type>>,
-    key: &str,
-) -> Option<&'t Type> {
+    key: &[u8],
+) -> Option<(&'t str, &'t Type)> {
     while let Some((name, ty)) = types.peek() {
-        match name.as_str().cmp(key) {
+        match name.as_bytes().cmp(key) {
             std::cmp::Ordering::Less => {
                 types.next();
             }
             std::cmp::Ordering::Equal => {
-                let ty = *ty;
+                let found = (name.as_str(), *ty);
                 types.next();
-                return Some(ty);
+                return Some(found);
             }
             std::cmp::Ordering::Greater => return None,
         }
