@@ -112,14 +112,72 @@ macro_rules! model {
         impl From<$model> for $crate::codec::Value {
             /// An object holding every attribute.
             fn from(model: $model) -> Self {
+                const NAMES: &[&str] = &[$(stringify!($field)),+];
+                // The fields in name order, worked out at compile time: the object is then
+                // built in one pass, without sorting its attributes on every conversion.
+                const ORDER: [usize; NAMES.len()] =
+                    $crate::framework::model::name_order::<{ NAMES.len() }>(NAMES);
+                let mut fields = [$(model.$field),+];
+                let attrs = ORDER
+                    .iter()
+                    .filter_map(|&i| {
+                        let name = NAMES.get(i)?;
+                        let value = std::mem::take(fields.get_mut(i)?);
+                        Some(($crate::codec::Key::const_new(name), value))
+                    })
+                    .collect();
                 $crate::codec::Value::Object(
-                    [$( ($crate::codec::Key::const_new(stringify!($field)), model.$field), )+]
-                        .into_iter()
-                        .collect(),
+                    $crate::codec::Entries::from_sorted_store_unchecked(attrs),
                 )
             }
         }
     };
+}
+
+/// The indices of `names` in the order of the names (as `str`s order), for [`model!`] to
+/// build objects in key order. Evaluated at compile time; the names must be distinct.
+pub const fn name_order<const N: usize>(names: &[&str]) -> [usize; N] {
+    assert!(names.len() == N, "one index per name");
+    let mut order = [0; N];
+    let mut i = 0;
+    while i < N {
+        order[i] = i;
+        i += 1;
+    }
+    // Insertion sort: a model has a few dozen fields at most.
+    let mut i = 1;
+    while i < N {
+        let mut j = i;
+        while j > 0 && precedes(names[order[j]], names[order[j - 1]]) {
+            let earlier = order[j - 1];
+            order[j - 1] = order[j];
+            order[j] = earlier;
+            j -= 1;
+        }
+        i += 1;
+    }
+    let mut i = 1;
+    while i < N {
+        assert!(
+            precedes(names[order[i - 1]], names[order[i]]),
+            "names must be distinct"
+        );
+        i += 1;
+    }
+    order
+}
+
+/// Whether `a` sorts strictly before `b`, comparing bytes as `str`'s `Ord` does.
+const fn precedes(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut i = 0;
+    while i < a.len() && i < b.len() {
+        if a[i] != b[i] {
+            return a[i] < b[i];
+        }
+        i += 1;
+    }
+    a.len() < b.len()
 }
 
 /// Test support: `names` sorted, to compare a model's attributes with its schema's.
@@ -141,6 +199,26 @@ mod tests {
             id: Id,
             display_name: DisplayName,
         }
+    }
+
+    #[test]
+    fn orders_names_as_strings_order() {
+        let names = ["id", "display_name", "a", "ab", "b", "Z", "é", "aa"];
+        let order: [usize; 8] = super::name_order(&names);
+        let ordered: Vec<&str> = order.iter().map(|&i| names[i]).collect();
+        assert_eq!(ordered, super::sorted(names));
+        let value = Value::from(Thing {
+            id: Value::from("x"),
+            display_name: Value::from("y"),
+        });
+        let keys: Vec<&str> = value
+            .entries()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(keys, ["display_name", "id"]);
+        assert_eq!(value.attr("display_name"), &Value::from("y"));
     }
 
     #[test]
