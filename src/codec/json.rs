@@ -116,9 +116,11 @@ fn from_json_object(
     attr_types: &BTreeMap<String, Type>,
     path: &Trail<'_>,
 ) -> Result<Entries, CodecError> {
-    // Terraform writes keys sorted, so this stable sort is one pass; equal keys keep their
-    // document order, and the last of them wins below.
-    members.sort_by(|a, b| a.0.cmp(&b.0));
+    // Terraform writes keys sorted, so this stable sort is rarely needed; equal keys keep
+    // their document order, and the last of them wins below.
+    if !members.is_sorted_by(|a, b| a.0 <= b.0) {
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     let mut members = members.into_iter().peekable();
     let mut attrs = Vec::with_capacity(attr_types.len());
     for (name, attr_type) in attr_types {
