@@ -10,6 +10,7 @@ mod ephemeral;
 pub mod guard;
 pub mod handshake;
 pub mod logging;
+mod routes;
 mod server;
 mod service;
 mod socket;

@@ -18,6 +18,7 @@ use super::handshake::{HandshakeEnv, HandshakeLine};
 use super::proto::plugin::grpc_controller_server::GrpcControllerServer;
 use super::proto::plugin::grpc_stdio_server::GrpcStdioServer;
 use super::proto::tfplugin6::provider_server::ProviderServer;
+use super::routes::Routes;
 use super::service::ProviderService;
 use super::socket::PluginSocket;
 use super::tls::{AutoMtls, TlsError};
@@ -226,16 +227,18 @@ async fn run(
     let provider_service = ProviderServer::new(ProviderService::new(provider))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    let router = tonic::transport::Server::builder()
-        .add_service(provider_service)
-        .add_service(health_service)
-        .add_service(GrpcControllerServer::new(Controller {
+    let routes = Routes {
+        provider: provider_service,
+        health: health_service,
+        controller: GrpcControllerServer::new(Controller {
             shutdown: shutdown.clone(),
             ignore_shutdown: debug,
-        }))
-        .add_service(GrpcStdioServer::new(Stdio {
+        }),
+        stdio: GrpcStdioServer::new(Stdio {
             shutdown: shutdown.clone(),
-        }));
+        }),
+    };
+    let server = tonic::transport::Server::builder();
 
     // Once shutdown is asked for, in-flight calls get a moment to finish; then the process
     // goes regardless, as go-plugin would kill it after 2 s anyway.
@@ -257,8 +260,8 @@ async fn run(
     match tls {
         Some(tls) => {
             let incoming = tls_incoming(listener, tls, shutdown.clone(), connected);
-            router
-                .serve_with_incoming_shutdown(incoming, graceful)
+            server
+                .serve_with_incoming_shutdown(routes, incoming, graceful)
                 .await?;
         }
         None => {
@@ -269,8 +272,8 @@ async fn run(
                     conn.and_then(PluginSocket::new)
                 },
             );
-            router
-                .serve_with_incoming_shutdown(incoming, graceful)
+            server
+                .serve_with_incoming_shutdown(routes, incoming, graceful)
                 .await?;
         }
     }

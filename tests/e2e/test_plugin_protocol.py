@@ -180,6 +180,18 @@ def test_terraforms_certificate_gets_served(plugin):
     assert health(plugin.channel(plugin.terraform_cert)) == health_pb2.HealthCheckResponse.SERVING
 
 
+@pytest.mark.parametrize("path", ["/nope.Service/Method", "/tfplugin6.Provider/NoSuchMethod",
+                                  "/grpc.health.v1.Health/Nope", "/not-a-grpc-path"])
+def test_unknown_services_and_methods_are_unimplemented(plugin, path):
+    with plugin.channel(plugin.terraform_cert) as channel:
+        call = channel.unary_unary(path, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        with pytest.raises(grpc.RpcError) as err:
+            call(b"", timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED, err.value
+    # The server carries on.
+    assert health(plugin.channel(plugin.terraform_cert)) == health_pb2.HealthCheckResponse.SERVING
+
+
 def test_other_certificate_is_refused(plugin):
     with pytest.raises(grpc.RpcError):
         health(plugin.channel(terraform_like_cert()))
