@@ -102,10 +102,19 @@ macro_rules! model {
         }
 
         impl From<&$crate::codec::Value> for $model {
+            /// The object's attributes, cloned (anything else, null included, is all nulls).
             fn from(value: &$crate::codec::Value) -> Self {
-                $model {
-                    $( $field: value.attr(stringify!($field)).clone(), )+
+                let mut model = $model::default();
+                if let $crate::codec::Value::Object(attrs) = value {
+                    // One pass over the attributes, as for an owned value.
+                    for (name, value) in attrs.iter() {
+                        match name.as_str() {
+                            $( stringify!($field) => model.$field = value.clone(), )+
+                            _ => {}
+                        }
+                    }
                 }
+                model
             }
         }
 
