@@ -6,34 +6,46 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::iter::Peekable;
 
 use super::{Entries, Type, Value};
 
 /// What an attribute absent from the value is taken as.
 static NULL: Value = Value::Null;
 
+/// Advances `sorted` (entries in strictly increasing name order) past the names before
+/// `name`, and takes the entry of that name when it is next; `None` leaves `sorted` at the
+/// first name after it. One comparison of bytes per step: the order of UTF-8 bytes is the
+/// order of `str`, so `name` need not be checked to be UTF-8 first.
+pub(crate) fn seek<'a, N, T>(
+    sorted: &mut Peekable<impl Iterator<Item = (&'a N, T)>>,
+    name: &[u8],
+) -> Option<(&'a N, T)>
+where
+    N: AsRef<str> + ?Sized + 'a,
+{
+    while let Some((next, _)) = sorted.peek() {
+        match next.as_ref().as_bytes().cmp(name) {
+            Ordering::Less => {
+                sorted.next();
+            }
+            Ordering::Equal => return sorted.next(),
+            Ordering::Greater => return None,
+        }
+    }
+    None
+}
+
 /// The first (smallest) of `attrs`' names that `types` lacks.
 pub(crate) fn first_extra<'a, T>(
     attrs: &'a Entries,
     types: &BTreeMap<String, T>,
 ) -> Option<&'a str> {
-    let mut names = types.keys().peekable();
-    'attrs: for key in attrs.keys() {
-        while let Some(name) = names.peek() {
-            match name.as_str().cmp(key.as_str()) {
-                Ordering::Less => {
-                    names.next();
-                }
-                Ordering::Equal => {
-                    names.next();
-                    continue 'attrs;
-                }
-                Ordering::Greater => return Some(key),
-            }
-        }
-        return Some(key);
-    }
-    None
+    let mut names = types.iter().peekable();
+    attrs
+        .keys()
+        .find(|key| seek(&mut names, key.as_bytes()).is_none())
+        .map(|key| key.as_str())
 }
 
 /// Every attribute of `types` with its value in `attrs` (null when absent), in name order.
@@ -44,20 +56,8 @@ pub(crate) fn attributes<'a>(
 ) -> impl Iterator<Item = (&'a str, &'a Value, &'a Type)> {
     let mut values = attrs.iter().peekable();
     types.iter().map(move |(name, ty)| {
-        while let Some((key, value)) = values.peek() {
-            match key.as_str().cmp(name.as_str()) {
-                Ordering::Less => {
-                    values.next();
-                }
-                Ordering::Equal => {
-                    let value = *value;
-                    values.next();
-                    return (name.as_str(), value, ty);
-                }
-                Ordering::Greater => break,
-            }
-        }
-        (name.as_str(), &NULL, ty)
+        let value = seek(&mut values, name.as_bytes()).map_or(&NULL, |(_, value)| value);
+        (name.as_str(), value, ty)
     })
 }
 

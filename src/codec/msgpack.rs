@@ -24,7 +24,7 @@ mod encode;
 #[cfg(test)]
 mod reference;
 
-use super::{AttributePath, CodecError, Entries, Key, Number, Trail, Type, Value};
+use super::{in_step, AttributePath, CodecError, Entries, Key, Number, Trail, Type, Value};
 
 const FORMAT: &str = "msgpack";
 
@@ -424,8 +424,8 @@ impl<'a> Reader<'a> {
                 let mut in_step = attr_types.iter().peekable();
                 for _ in 0..count {
                     let raw = self.map_key_bytes(path)?;
-                    let (key, attr_type) = match name_in_step(&mut in_step, raw) {
-                        Some((name, ty)) => (name, ty),
+                    let (key, attr_type) = match in_step::seek(&mut in_step, raw) {
+                        Some((name, ty)) => (name.as_str(), ty),
                         None => {
                             let key = utf8_key(raw, path)?;
                             let Some(ty) = attr_types.get(key) else {
@@ -539,29 +539,6 @@ fn add(entries: &mut Entries, key: &str, value: Value) -> Result<(), ()> {
 
 fn utf8_key<'a>(bytes: &'a [u8], path: &Trail<'_>) -> Result<&'a str, CodecError> {
     std::str::from_utf8(bytes).map_err(|_| malformed(path, "map key is not valid utf-8"))
-}
-
-/// The attribute whose name is `key`, found by advancing `types` past the names before it
-/// with one comparison of bytes per name (the order of UTF-8 bytes is the order of `str`);
-/// `None` (leaving `types` where `key` would be) when `key` is not ahead.
-fn name_in_step<'t>(
-    types: &mut std::iter::Peekable<std::collections::btree_map::Iter<'t, String, Type>>,
-    key: &[u8],
-) -> Option<(&'t str, &'t Type)> {
-    while let Some((name, ty)) = types.peek() {
-        match name.as_bytes().cmp(key) {
-            std::cmp::Ordering::Less => {
-                types.next();
-            }
-            std::cmp::Ordering::Equal => {
-                let found = (name.as_str(), *ty);
-                types.next();
-                return Some(found);
-            }
-            std::cmp::Ordering::Greater => return None,
-        }
-    }
-    None
 }
 
 /// A number from any msgpack integer, float or decimal string; `None` for other kinds.
