@@ -83,7 +83,9 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
 /// [`CodecError::UnsupportedAttribute`] for object attributes `ty` lacks, and
 /// [`CodecError::Malformed`] for a number that cannot be written (NaN, invalid text).
 pub fn encode(value: &Value, ty: &Type) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::with_capacity(256);
+    // Room for a resource's state at once (from 256, a key's grew twice per encode); the
+    // bytes are copied into the gRPC message, so the room is not kept.
+    let mut out = Vec::with_capacity(1024);
     encode::write(value, ty, &Trail::Root, &mut out)?;
     Ok(out)
 }

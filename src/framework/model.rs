@@ -127,14 +127,12 @@ macro_rules! model {
                 const ORDER: [usize; NAMES.len()] =
                     $crate::framework::model::name_order::<{ NAMES.len() }>(NAMES);
                 let mut fields = [$(model.$field),+];
-                let attrs = ORDER
-                    .iter()
-                    .filter_map(|&i| {
-                        let name = NAMES.get(i)?;
-                        let value = std::mem::take(fields.get_mut(i)?);
-                        Some(($crate::codec::Key::const_new(name), value))
-                    })
-                    .collect();
+                let mut attrs = Vec::with_capacity(NAMES.len());
+                for &i in &ORDER {
+                    if let (Some(name), Some(value)) = (NAMES.get(i), fields.get_mut(i)) {
+                        attrs.push(($crate::codec::Key::const_new(name), std::mem::take(value)));
+                    }
+                }
                 $crate::codec::Value::Object(
                     $crate::codec::Entries::from_sorted_store_unchecked(attrs),
                 )
