@@ -506,13 +506,29 @@ mod tests {
     #[test]
     fn temporary_names_are_unpredictable_and_beside_the_target() {
         let path = Path::new("/some/dir/state.json");
-        let a = temp_path(path);
-        let b = temp_path(path);
-        assert_ne!(a, b);
-        assert_eq!(a.parent(), path.parent());
-        assert!(!a
-            .to_string_lossy()
-            .contains(&std::process::id().to_string()));
+        let names: Vec<PathBuf> = (0..64).map(|_| temp_path(path)).collect();
+        let pid = std::process::id().to_string();
+        let mut randoms = std::collections::BTreeSet::new();
+        for name in &names {
+            assert_eq!(name.parent(), path.parent());
+            let file = name.file_name().unwrap().to_string_lossy().into_owned();
+            let random = file
+                .strip_prefix(".state.json.")
+                .and_then(|rest| rest.strip_suffix(".tmp"))
+                .unwrap_or_else(|| panic!("{file:?} is not .state.json.<random>.tmp"));
+            assert!(
+                random.len() == 32 && random.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{random:?}"
+            );
+            randoms.insert(random.to_owned());
+        }
+        assert_eq!(randoms.len(), names.len(), "names repeat");
+        // Not built from the process id: 32 random hex digits hold a 3- or 4-digit pid by
+        // chance about once in 150 names, so it may be in one of them, not in all.
+        assert!(
+            !randoms.iter().all(|r| r.contains(&pid)),
+            "every name holds pid {pid}"
+        );
     }
 
     #[test]
