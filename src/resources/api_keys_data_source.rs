@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use super::ProviderState;
 use crate::backend::{ApiKey, Backend, BackendKind};
-use crate::codec::{Attribute, AttributePath, Block, Key, Schema, Type, Value};
+use crate::codec::{Attribute, AttributePath, Block, Schema, Type, Value};
 use crate::framework::{DataReadRequest, DataReadResponse, DataSource, Diagnostics};
 
+use super::api_key::project_roles_value;
 use super::backend_diagnostic;
 
 fn key_type() -> Type {
@@ -58,17 +59,7 @@ fn schema() -> Schema {
 
 fn key_value(k: &ApiKey, kind: BackendKind, access_list: Option<Vec<String>>) -> Value {
     let project_roles = match kind {
-        BackendKind::Atlas => Value::Map(
-            k.project_roles
-                .iter()
-                .map(|(p, roles)| {
-                    (
-                        Key::from(p.as_str()),
-                        Value::string_set(roles.iter().cloned()),
-                    )
-                })
-                .collect(),
-        ),
+        BackendKind::Atlas => project_roles_value(&k.project_roles),
         _ => Value::Null,
     };
     Value::object([

@@ -354,7 +354,7 @@ pub(crate) fn project_roles_of(v: &Value) -> BTreeMap<String, BTreeSet<String>> 
 }
 
 /// Project id → roles as a `map(set(string))` value.
-pub(super) fn project_roles_value(roles: &BTreeMap<String, BTreeSet<String>>) -> Value {
+pub(crate) fn project_roles_value(roles: &BTreeMap<String, BTreeSet<String>>) -> Value {
     Value::Map(
         roles
             .iter()

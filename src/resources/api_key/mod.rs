@@ -42,7 +42,7 @@ mod rules;
 mod schema;
 
 use apply::*;
-pub(crate) use apply::{project_roles_of, string_vec, sync_project_roles};
+pub(crate) use apply::{project_roles_of, project_roles_value, string_vec, sync_project_roles};
 use lifecycle::*;
 pub(crate) use rules::*;
 use schema::*;
