@@ -207,10 +207,7 @@ impl Parser<'_> {
     /// 24 bytes then allocates nothing), else read as any string.
     fn key(&mut self) -> Result<Key, String> {
         let rest = self.bytes.get(self.pos + 1..).unwrap_or_default();
-        let run = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            .unwrap_or(rest.len());
+        let run = plain_run(rest);
         if rest.get(run) == Some(&b'"') {
             let key = std::str::from_utf8(&rest[..run])
                 .map_err(|_| self.error("invalid utf-8 in string"))?;
@@ -226,10 +223,7 @@ impl Parser<'_> {
         loop {
             // Copy the run of plain bytes up to the next quote, escape or control character.
             let rest = &self.bytes[self.pos..];
-            let run = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .unwrap_or(rest.len());
+            let run = plain_run(rest);
             out.extend_from_slice(&rest[..run]);
             self.pos += run;
             let Some(byte) = self.peek() else {
@@ -296,6 +290,15 @@ impl Parser<'_> {
         self.pos += 4;
         u32::from_str_radix(digits, 16).map_err(|_| self.error("invalid unicode escape"))
     }
+}
+
+/// The length of the run of plain string bytes at the start of `bytes`: up to the next
+/// quote, escape or control character.
+fn plain_run(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(bytes.len())
 }
 
 #[cfg(test)]
