@@ -1,11 +1,13 @@
-//! go-plugin's own services: `GRPCController` (Terraform's Shutdown when it is done with
-//! the plugin) and `GRPCStdio` (a stdout/stderr stream Terraform opens once).
+//! The services go-plugin asks for besides the provider: `GRPCController` (Terraform's
+//! Shutdown when it is done with the plugin), `GRPCStdio` (a stdout/stderr stream Terraform
+//! opens once) and gRPC's `Health` (go-plugin's ping).
 
 use std::pin::Pin;
 
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use super::proto::health;
 use super::proto::plugin as pb;
 
 /// Answers Shutdown by cancelling `shutdown` (unless `ignore_shutdown`, in debug mode,
@@ -45,6 +47,63 @@ impl pb::grpc_stdio_server::GrpcStdio for Stdio {
         _request: Request<()>,
     ) -> Result<Response<Self::StreamStdioStream>, Status> {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::StdioData, Status>>(1);
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            drop(tx);
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}
+
+/// The service names whose health is known: the server as a whole, and go-plugin's name for
+/// the plugin.
+const HEALTHY: [&str; 2] = ["", "plugin"];
+
+/// Serving until shutdown, for the server and the plugin; other services are unknown.
+pub(crate) struct Health {
+    pub(crate) shutdown: CancellationToken,
+}
+
+type HealthStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<health::HealthCheckResponse, Status>> + Send>>;
+
+fn health_of(service: &str) -> Option<health::health_check_response::ServingStatus> {
+    HEALTHY
+        .contains(&service)
+        .then_some(health::health_check_response::ServingStatus::Serving)
+}
+
+#[tonic::async_trait]
+impl health::health_server::Health for Health {
+    async fn check(
+        &self,
+        request: Request<health::HealthCheckRequest>,
+    ) -> Result<Response<health::HealthCheckResponse>, Status> {
+        let status = health_of(&request.get_ref().service)
+            .ok_or_else(|| Status::not_found("service not registered"))?;
+        Ok(Response::new(health::HealthCheckResponse {
+            status: status.into(),
+        }))
+    }
+
+    type WatchStream = HealthStream;
+
+    async fn watch(
+        &self,
+        request: Request<health::HealthCheckRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        // The status never changes: it is sent once, and the stream stays open until
+        // shutdown. An unknown service is SERVICE_UNKNOWN, as the health protocol asks.
+        let status = health_of(&request.get_ref().service)
+            .unwrap_or(health::health_check_response::ServingStatus::ServiceUnknown);
+        let now = health::HealthCheckResponse {
+            status: status.into(),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let _ = tx.try_send(Ok(now));
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             shutdown.cancelled().await;

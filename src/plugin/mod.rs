@@ -7,6 +7,7 @@
 mod controller;
 mod convert;
 mod ephemeral;
+mod grpc;
 pub mod guard;
 pub mod handshake;
 pub mod logging;
@@ -28,5 +29,9 @@ pub mod proto {
     /// `plugin`: go-plugin's controller, stdio and broker services.
     pub mod plugin {
         tonic::include_proto!("plugin");
+    }
+    /// `grpc.health.v1`: gRPC's health checking service.
+    pub mod health {
+        tonic::include_proto!("grpc.health.v1");
     }
 }

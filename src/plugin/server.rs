@@ -1,31 +1,23 @@
-//! Listening, TLS, and the tonic server that carries every service.
+//! Listening, TLS, and the connections that carry every service.
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::Connected;
+use tokio_util::task::TaskTracker;
 
-use super::controller::{Controller, Stdio};
+use super::controller::{Controller, Health, Stdio};
+use super::grpc;
 use super::handshake::{HandshakeEnv, HandshakeLine};
-use super::proto::plugin::grpc_controller_server::GrpcControllerServer;
-use super::proto::plugin::grpc_stdio_server::GrpcStdioServer;
-use super::proto::tfplugin6::provider_server::ProviderServer;
 use super::routes::Routes;
 use super::service::ProviderService;
 use super::socket::PluginSocket;
 use super::tls::{AutoMtls, TlsError};
 use crate::framework::Provider;
-
-/// Terraform sends messages up to MaxInt32; terraform-plugin-go allows 256 MiB.
-const MAX_MESSAGE: usize = 256 * 1024 * 1024;
 
 /// Why the plugin could not serve.
 #[derive(Debug, thiserror::Error)]
@@ -36,9 +28,6 @@ pub enum ServeError {
     /// The socket could not be created.
     #[error("cannot listen: {0}")]
     Listen(#[from] io::Error),
-    /// The gRPC server failed.
-    #[error("grpc server: {0}")]
-    Grpc(#[from] tonic::transport::Error),
 }
 
 /// A private directory (mode 0700) holding the socket, removed when dropped.
@@ -220,32 +209,22 @@ async fn run(
     socket_dir: &Path,
     connected: Arc<AtomicBool>,
 ) -> Result<(), ServeError> {
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_service_status("plugin", tonic_health::ServingStatus::Serving)
-        .await;
-    let provider_service = ProviderServer::new(ProviderService::new(provider))
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
-    let routes = Routes {
-        provider: provider_service,
-        health: health_service,
-        controller: GrpcControllerServer::new(Controller {
+    let routes = Arc::new(Routes {
+        provider: Arc::new(ProviderService::new(provider)),
+        health: Arc::new(Health {
+            shutdown: shutdown.clone(),
+        }),
+        controller: Arc::new(Controller {
             shutdown: shutdown.clone(),
             ignore_shutdown: debug,
         }),
-        stdio: GrpcStdioServer::new(Stdio {
+        stdio: Arc::new(Stdio {
             shutdown: shutdown.clone(),
         }),
-    };
-    let server = tonic::transport::Server::builder();
+    });
 
     // Once shutdown is asked for, in-flight calls get a moment to finish; then the process
     // goes regardless, as go-plugin would kill it after 2 s anyway.
-    let deadline = shutdown.clone();
-    let graceful = async move {
-        deadline.cancelled().await;
-    };
     let hard_stop = shutdown.clone();
     let dir = socket_dir.to_path_buf();
     tokio::spawn(async move {
@@ -257,122 +236,51 @@ async fn run(
         std::process::exit(0);
     });
 
-    match tls {
-        Some(tls) => {
-            let incoming = tls_incoming(listener, tls, shutdown.clone(), connected);
-            server
-                .serve_with_incoming_shutdown(routes, incoming, graceful)
-                .await?;
-        }
-        None => {
-            let incoming = tokio_stream::StreamExt::map(
-                tokio_stream::wrappers::UnixListenerStream::new(listener),
-                move |conn| {
-                    connected.store(true, Ordering::SeqCst);
-                    conn.and_then(PluginSocket::new)
-                },
-            );
-            server
-                .serve_with_incoming_shutdown(routes, incoming, graceful)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
-/// Accepts connections and completes their TLS handshakes off the accept loop; connections
-/// whose handshake fails (wrong or missing client certificate) are dropped.
-fn tls_incoming(
-    listener: UnixListener,
-    tls: AutoMtls,
-    shutdown: CancellationToken,
-    connected: Arc<AtomicBool>,
-) -> tokio_stream::wrappers::ReceiverStream<io::Result<TlsConn>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
-    tokio::spawn(async move {
-        loop {
-            let stream = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        tracing::error!(error = %e, "accept failed");
-                        continue;
-                    }
-                },
-                () = shutdown.cancelled() => return,
-            };
-            let stream = match PluginSocket::new(stream) {
-                Ok(stream) => stream,
+    let acceptor = tls.map(|tls| tokio_rustls::TlsAcceptor::from(tls.config));
+    let connections = TaskTracker::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot register an accepted connection");
+                    tracing::error!(error = %e, "accept failed");
                     continue;
                 }
-            };
-            let acceptor = acceptor.clone();
-            let tx = tx.clone();
-            let connected = Arc::clone(&connected);
-            tokio::spawn(async move {
-                match acceptor.accept(stream).await {
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let socket = match PluginSocket::new(stream) {
+            Ok(socket) => socket,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot register an accepted connection");
+                continue;
+            }
+        };
+        let (routes, shutdown) = (Arc::clone(&routes), shutdown.clone());
+        let (acceptor, connected) = (acceptor.clone(), Arc::clone(&connected));
+        // Each connection has a task of its own, TLS handshake included: a client that
+        // stalls or fails its handshake (a wrong or missing certificate) holds up no other.
+        connections.spawn(async move {
+            match acceptor {
+                Some(acceptor) => match acceptor.accept(socket).await {
                     Ok(conn) => {
                         connected.store(true, Ordering::SeqCst);
-                        let _ = tx.send(Ok(TlsConn(conn))).await;
+                        grpc::serve_connection(conn, routes, shutdown).await;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "refused a connection: TLS handshake failed")
+                        tracing::warn!(error = %e, "refused a connection: TLS handshake failed");
                     }
+                },
+                None => {
+                    connected.store(true, Ordering::SeqCst);
+                    grpc::serve_connection(socket, routes, shutdown).await;
                 }
-            });
-        }
-    });
-    tokio_stream::wrappers::ReceiverStream::new(rx)
-}
-
-/// A TLS connection over the Unix socket, as tonic wants it.
-struct TlsConn(tokio_rustls::server::TlsStream<PluginSocket>);
-
-impl Connected for TlsConn {
-    type ConnectInfo = ();
-
-    fn connect_info(&self) -> Self::ConnectInfo {}
-}
-
-impl AsyncRead for TlsConn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+            }
+        });
     }
-}
-
-impl AsyncWrite for TlsConn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
+    // No new connections; those open answer what they have been asked, then close.
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+    Ok(())
 }

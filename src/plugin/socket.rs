@@ -20,7 +20,6 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
-use tonic::transport::server::Connected;
 
 /// A connected Unix stream registered with the runtime for readability only.
 #[derive(Debug)]
@@ -156,12 +155,6 @@ impl AsyncWrite for PluginSocket {
             done => done,
         })
     }
-}
-
-impl Connected for PluginSocket {
-    type ConnectInfo = ();
-
-    fn connect_info(&self) -> Self::ConnectInfo {}
 }
 
 #[cfg(test)]
