@@ -3,7 +3,10 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let fds = protox::compile(["tfplugin6.proto", "plugin.proto", "health.proto"], ["proto"])?;
+    let fds = protox::compile(
+        ["tfplugin6.proto", "plugin.proto", "health.proto"],
+        ["proto"],
+    )?;
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(false)

@@ -260,7 +260,11 @@ async fn read_message(body: &mut RecvStream) -> Result<Bytes, Status> {
     };
     match data.first() {
         Some(0) => {}
-        Some(1) => return Err(Status::unimplemented("compressed messages are not supported")),
+        Some(1) => {
+            return Err(Status::unimplemented(
+                "compressed messages are not supported",
+            ))
+        }
         _ => return Err(Status::internal("invalid message compression flag")),
     }
     data.advance(PREFIX);
