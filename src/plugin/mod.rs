@@ -6,6 +6,7 @@
 
 mod controller;
 mod convert;
+mod ecdsa_p521;
 mod ephemeral;
 mod grpc;
 pub mod guard;

@@ -4,20 +4,19 @@
 //! Terraform's client certificate is self-signed ECDSA P-521 with SHA-512 and `CA:TRUE`.
 //! Neither ring (no P-521) nor webpki (refuses a CA certificate as an end entity) accepts
 //! it, so the verifier here pins the certificate by its DER bytes and checks the TLS
-//! handshake signature itself: P-521 with the RustCrypto `p521` crate, every other scheme
-//! with ring. A client with any other certificate, or none, is refused.
+//! handshake signature itself: P-521 in [`super::ecdsa_p521`], every other scheme with
+//! ring. A client with any other certificate, or none, is refused.
 
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{ring, CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{
-    alg_id, AlgorithmIdentifier, CertificateDer, InvalidSignature, PrivateKeyDer,
-    PrivatePkcs8KeyDer, SignatureVerificationAlgorithm, UnixTime,
-};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
+
+use super::ecdsa_p521::EcdsaP521Sha512;
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -176,221 +175,7 @@ static P521_ALGORITHMS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
     mapping: &[(SignatureScheme::ECDSA_NISTP521_SHA512, &[&EcdsaP521Sha512])],
 };
 
-/// ECDSA over P-521 with SHA-512, which ring lacks.
-#[derive(Debug)]
-struct EcdsaP521Sha512;
-
-impl SignatureVerificationAlgorithm for EcdsaP521Sha512 {
-    fn verify_signature(
-        &self,
-        public_key: &[u8],
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<(), InvalidSignature> {
-        let key =
-            p521::ecdsa::VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
-        let signature =
-            p521::ecdsa::Signature::from_der(signature).map_err(|_| InvalidSignature)?;
-        verify_p521_sha512(key.as_affine(), message, &signature)
-    }
-
-    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ECDSA_P521
-    }
-
-    fn signature_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ECDSA_SHA512
-    }
-}
-
-/// ECDSA verification over P-521 with SHA-512, exactly as the `ecdsa` crate's
-/// `hazmat::verify_prehashed` does it, except for `u1·G + u2·Q`: the crate computes the two
-/// products one after the other with constant-time scalar multiplication (1,048 point
-/// doublings and a constant-time table scan per window), which was 17 M of the 20 M
-/// instructions of a provider process's start-up (callgrind, issue 10), once per process.
-/// Verification handles only public values, so [`lincomb_vartime`] computes the sum in
-/// variable time with one shared chain of doublings (Straus' method, 4-bit windows).
-fn verify_p521_sha512(
-    key: &p521::AffinePoint,
-    message: &[u8],
-    signature: &p521::ecdsa::Signature,
-) -> Result<(), InvalidSignature> {
-    use p521::elliptic_curve::ops::{Invert as _, Reduce};
-    use p521::elliptic_curve::point::AffineCoordinates as _;
-    use p521::{FieldBytes, ProjectivePoint, Scalar};
-    use sha2::Digest as _;
-
-    // bits2field: the 64-byte digest is shorter than the 66-byte field, so it is padded on
-    // the left.
-    let digest = sha2::Sha512::digest(message);
-    let mut z = FieldBytes::default();
-    let pad = z.len().saturating_sub(digest.len());
-    z.get_mut(pad..)
-        .ok_or(InvalidSignature)?
-        .copy_from_slice(&digest);
-    let z = <Scalar as Reduce<p521::U576>>::reduce_bytes(&z);
-    let (r, s) = signature.split_scalars();
-    let s_inv = *s.invert_vartime();
-    let u1 = z * s_inv;
-    let u2 = *r * s_inv;
-    let x = lincomb_vartime(
-        &ProjectivePoint::GENERATOR,
-        &u1,
-        &ProjectivePoint::from(*key),
-        &u2,
-    )
-    .to_affine()
-    .x();
-    if *r == <Scalar as Reduce<p521::U576>>::reduce_bytes(&x) {
-        Ok(())
-    } else {
-        Err(InvalidSignature)
-    }
-}
-
-/// `a·p + b·q` in variable time (for public values only): Straus' method, 4-bit windows
-/// of both scalars over one chain of doublings.
-fn lincomb_vartime(
-    p: &p521::ProjectivePoint,
-    a: &p521::Scalar,
-    q: &p521::ProjectivePoint,
-    b: &p521::Scalar,
-) -> p521::ProjectivePoint {
-    use p521::elliptic_curve::ff::PrimeField as _;
-    use p521::elliptic_curve::group::Group as _;
-    use p521::ProjectivePoint;
-
-    /// `[0·point, 1·point, …, 15·point]`.
-    fn multiples(point: &ProjectivePoint) -> [ProjectivePoint; 16] {
-        let mut table = [ProjectivePoint::IDENTITY; 16];
-        let mut sum = ProjectivePoint::IDENTITY;
-        for entry in table.iter_mut().skip(1) {
-            sum += point;
-            *entry = sum;
-        }
-        table
-    }
-
-    let (p_table, q_table) = (multiples(p), multiples(q));
-    let (a_bytes, b_bytes) = (a.to_repr(), b.to_repr());
-    let mut acc = ProjectivePoint::IDENTITY;
-    let mut started = false;
-    for (a_byte, b_byte) in a_bytes.iter().zip(b_bytes.iter()) {
-        for (a_digit, b_digit) in [(a_byte >> 4, b_byte >> 4), (a_byte & 15, b_byte & 15)] {
-            if started {
-                acc = acc.double().double().double().double();
-            }
-            if let Some(point) = p_table.get(usize::from(a_digit)).filter(|_| a_digit != 0) {
-                acc += point;
-                started = true;
-            }
-            if let Some(point) = q_table.get(usize::from(b_digit)).filter(|_| b_digit != 0) {
-                acc += point;
-                started = true;
-            }
-        }
-    }
-    acc
-}
-
 /// The crypto provider the plugin uses (for tests that build clients).
 pub fn crypto_provider() -> CryptoProvider {
     ring::default_provider()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use p521::ecdsa::signature::{RandomizedSigner as _, Verifier as _};
-
-    /// What the `p521` crate's own verification says.
-    fn crate_verdict(key: &[u8], message: &[u8], der: &[u8]) -> bool {
-        let (Ok(key), Ok(sig)) = (
-            p521::ecdsa::VerifyingKey::from_sec1_bytes(key),
-            p521::ecdsa::Signature::from_der(der),
-        ) else {
-            return false;
-        };
-        key.verify(message, &sig).is_ok()
-    }
-
-    fn ours(key: &[u8], message: &[u8], der: &[u8]) -> bool {
-        EcdsaP521Sha512.verify_signature(key, message, der).is_ok()
-    }
-
-    #[test]
-    fn p521_verification_agrees_with_the_crate() {
-        let mut rng = rand::thread_rng();
-        for round in 0..12u8 {
-            let signing = p521::ecdsa::SigningKey::random(&mut rng);
-            let key = p521::ecdsa::VerifyingKey::from(&signing).to_encoded_point(false);
-            let key = key.as_bytes();
-            let other = p521::ecdsa::VerifyingKey::from(&p521::ecdsa::SigningKey::random(&mut rng))
-                .to_encoded_point(round % 2 == 0);
-            let message = vec![round; usize::from(round) * 37];
-            let sig: p521::ecdsa::Signature = signing.sign_with_rng(&mut rng, &message);
-            let der = sig.to_der();
-            let der = der.as_bytes();
-            assert!(ours(key, &message, der) && crate_verdict(key, &message, der));
-            // The same signature with s negated (n - s) is valid ECDSA too.
-            let (r, s) = sig.split_scalars();
-            let high = p521::ecdsa::Signature::from_scalars(*r, -*s).unwrap();
-            let high = high.to_der();
-            assert_eq!(
-                ours(key, &message, high.as_bytes()),
-                crate_verdict(key, &message, high.as_bytes())
-            );
-            assert!(ours(key, &message, high.as_bytes()));
-            // Another message, another key, swapped scalars: refused by both.
-            let mut changed = message.clone();
-            changed.push(1);
-            assert!(!ours(key, &changed, der) && !crate_verdict(key, &changed, der));
-            assert!(!ours(other.as_bytes(), &message, der));
-            assert!(!crate_verdict(other.as_bytes(), &message, der));
-            let swapped = p521::ecdsa::Signature::from_scalars(*s, *r)
-                .unwrap()
-                .to_der();
-            assert!(!ours(key, &message, swapped.as_bytes()));
-            assert!(!crate_verdict(key, &message, swapped.as_bytes()));
-            // Every single-bit change of the signature: the same verdict as the crate.
-            for i in (0..der.len()).filter(|_| round < 2) {
-                for bit in [0x01, 0x80] {
-                    let mut bad = der.to_vec();
-                    bad[i] ^= bit;
-                    assert_eq!(
-                        ours(key, &message, &bad),
-                        crate_verdict(key, &message, &bad),
-                        "byte {i}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn lincomb_matches_two_multiplications() {
-        use p521::elliptic_curve::Field as _;
-        let mut rng = rand::thread_rng();
-        let g = p521::ProjectivePoint::GENERATOR;
-        for _ in 0..8 {
-            let (a, b, c) = (
-                p521::Scalar::random(&mut rng),
-                p521::Scalar::random(&mut rng),
-                p521::Scalar::random(&mut rng),
-            );
-            let q = g * c;
-            assert_eq!(lincomb_vartime(&g, &a, &q, &b), g * a + q * b);
-        }
-        let zero = p521::Scalar::ZERO;
-        let one = p521::Scalar::ONE;
-        assert_eq!(
-            lincomb_vartime(&g, &zero, &g, &zero),
-            p521::ProjectivePoint::IDENTITY
-        );
-        assert_eq!(lincomb_vartime(&g, &one, &g, &zero), g);
-        assert_eq!(
-            lincomb_vartime(&g, &-one, &g, &one),
-            p521::ProjectivePoint::IDENTITY
-        );
-    }
 }
