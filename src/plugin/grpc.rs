@@ -183,7 +183,7 @@ async fn call<S: Services>(
         Answer::One(Ok(message)) => {
             if let Ok(mut stream) = respond.send_response(grpc_head(), false) {
                 if stream.send_data(message, false).is_ok() {
-                    let _ = stream.send_trailers(trailers(&Status::ok("")));
+                    let _ = stream.send_trailers(ok_trailers());
                 }
             }
         }
@@ -309,6 +309,14 @@ fn trailers(status: &Status) -> HeaderMap {
     headers
 }
 
+/// The trailers of a call that succeeded: `trailers(&Status::ok(""))`, without building a
+/// status.
+fn ok_trailers() -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(1);
+    headers.insert("grpc-status", HeaderValue::from_static("0"));
+    headers
+}
+
 /// Ends a call that carries no message with `status` (a "trailers-only" answer).
 fn answer_status(respond: &mut SendResponse<Bytes>, status: &Status) {
     let mut response = grpc_head();
@@ -319,7 +327,7 @@ fn answer_status(respond: &mut SendResponse<Bytes>, status: &Status) {
 /// Sends each message as the client's window allows, then the trailers; stops when the
 /// client cancels.
 async fn send_all(mut stream: SendStream<Bytes>, mut messages: Messages) {
-    let status = loop {
+    let end = loop {
         let next = tokio::select! {
             next = messages.next() => next,
             _ = poll_fn(|cx| stream.poll_reset(cx)) => return,
@@ -330,11 +338,11 @@ async fn send_all(mut stream: SendStream<Bytes>, mut messages: Messages) {
                     return;
                 }
             }
-            Some(Err(status)) => break status,
-            None => break Status::ok(""),
+            Some(Err(status)) => break trailers(&status),
+            None => break ok_trailers(),
         }
     };
-    let _ = stream.send_trailers(trailers(&status));
+    let _ = stream.send_trailers(end);
 }
 
 /// Sends `data` in pieces no larger than the capacity h2 grants the stream.
@@ -411,6 +419,7 @@ mod tests {
         let ok = trailers(&Status::ok(""));
         assert_eq!(ok.get("grpc-status").unwrap(), "0");
         assert!(ok.get("grpc-message").is_none());
+        assert_eq!(ok, ok_trailers());
         let failed = trailers(&Status::unimplemented("no such thing: ü\n"));
         assert_eq!(failed.get("grpc-status").unwrap(), "12");
         assert_eq!(
