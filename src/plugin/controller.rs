@@ -46,15 +46,7 @@ impl pb::grpc_stdio_server::GrpcStdio for Stdio {
         &self,
         _request: Request<()>,
     ) -> Result<Response<Self::StreamStdioStream>, Status> {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::StdioData, Status>>(1);
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            shutdown.cancelled().await;
-            drop(tx);
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        Ok(Response::new(until_shutdown(None, &self.shutdown)))
     }
 }
 
@@ -102,15 +94,23 @@ impl health::health_server::Health for Health {
         let now = health::HealthCheckResponse {
             status: status.into(),
         };
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let _ = tx.try_send(Ok(now));
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            shutdown.cancelled().await;
-            drop(tx);
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        Ok(Response::new(until_shutdown(Some(now), &self.shutdown)))
     }
+}
+
+/// A stream of `first` (if any) that then stays open, sending nothing, until `shutdown`.
+fn until_shutdown<T: Send + 'static>(
+    first: Option<T>,
+    shutdown: &CancellationToken,
+) -> Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    if let Some(first) = first {
+        let _ = tx.try_send(Ok(first));
+    }
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        drop(tx);
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }

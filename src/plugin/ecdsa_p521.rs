@@ -177,34 +177,7 @@ impl Jacobian {
     /// `self + q` (EFD add-2007-bl) for two points that are not the identity, not equal
     /// and not each other's negation.
     const fn add_distinct(&self, q: &Self) -> Self {
-        let z1z1 = self.z.square();
-        let z2z2 = q.z.square();
-        let u1 = self.x.multiply(&z2z2);
-        let s1 = self.y.multiply(&q.z).multiply(&z2z2);
-        let h = q.x.multiply(&z1z1).sub(&u1);
-        let r = q.y.multiply(&self.z).multiply(&z1z1).sub(&s1).double();
-        Self::finish_add(
-            &u1,
-            &s1,
-            &h,
-            &r,
-            &self.z.add(&q.z).square().sub(&z1z1).sub(&z2z2),
-        )
-    }
-
-    /// The end of both additions: `X3 = r² − J − 2V`, `Y3 = r(V − X3) − 2·S1·J`, with
-    /// `I = (2H)²`, `J = H·I`, `V = U1·I`; `z_without_h·H` is Z3.
-    const fn finish_add(u1: &Fe, s1: &Fe, h: &Fe, r: &Fe, z_without_h: &Fe) -> Self {
-        let i = h.double().square();
-        let j = h.multiply(&i);
-        let v = u1.multiply(&i);
-        let x = r.square().sub(&j).sub(&v.double());
-        let y = r.multiply(&v.sub(&x)).sub(&s1.multiply(&j).double());
-        Self {
-            x,
-            y,
-            z: z_without_h.multiply(h),
-        }
+        self.sum_parts(q).finish()
     }
 
     /// `self + q`, for any two points.
@@ -215,26 +188,31 @@ impl Jacobian {
         if q.is_identity() {
             return *self;
         }
-        let z1z1 = self.z.square();
-        let z2z2 = q.z.square();
-        let u1 = self.x.multiply(&z2z2);
-        let s1 = self.y.multiply(&q.z).multiply(&z2z2);
-        let h = q.x.multiply(&z1z1).sub(&u1);
-        let r = q.y.multiply(&self.z).multiply(&z1z1).sub(&s1).double();
-        if bool::from(h.is_zero()) {
-            return if bool::from(r.is_zero()) {
+        let parts = self.sum_parts(q);
+        if bool::from(parts.h.is_zero()) {
+            return if bool::from(parts.r.is_zero()) {
                 self.double()
             } else {
                 Self::IDENTITY
             };
         }
-        Self::finish_add(
-            &u1,
-            &s1,
-            &h,
-            &r,
-            &self.z.add(&q.z).square().sub(&z1z1).sub(&z2z2),
-        )
+        parts.finish()
+    }
+
+    /// The first half of add-2007-bl: `U1 = X1·Z2²`, `S1 = Y1·Z2³`, `H = X2·Z1² − U1`,
+    /// `r = 2(Y2·Z1³ − S1)` and `Z3/H = (Z1 + Z2)² − Z1² − Z2²`.
+    const fn sum_parts(&self, q: &Self) -> SumParts {
+        let z1z1 = self.z.square();
+        let z2z2 = q.z.square();
+        let u1 = self.x.multiply(&z2z2);
+        let s1 = self.y.multiply(&q.z).multiply(&z2z2);
+        SumParts {
+            u1,
+            s1,
+            h: q.x.multiply(&z1z1).sub(&u1),
+            r: q.y.multiply(&self.z).multiply(&z1z1).sub(&s1).double(),
+            z_without_h: self.z.add(&q.z).square().sub(&z1z1).sub(&z2z2),
+        }
     }
 
     /// `self + q` for an affine `q` (EFD madd-2007-bl, with `Z3 = 2·Z1·H`, the same point).
@@ -252,7 +230,44 @@ impl Jacobian {
                 Self::IDENTITY
             };
         }
-        Self::finish_add(&self.x, &self.y, &h, &r, &self.z.double())
+        SumParts {
+            u1: self.x,
+            s1: self.y,
+            h,
+            r,
+            z_without_h: self.z.double(),
+        }
+        .finish()
+    }
+}
+
+/// What both additions compute before their common end.
+struct SumParts {
+    u1: Fe,
+    s1: Fe,
+    h: Fe,
+    r: Fe,
+    /// Z3 divided by H.
+    z_without_h: Fe,
+}
+
+impl SumParts {
+    /// The end of both additions: `X3 = r² − J − 2V`, `Y3 = r(V − X3) − 2·S1·J`,
+    /// `Z3 = (Z3/H)·H`, with `I = (2H)²`, `J = H·I`, `V = U1·I`.
+    const fn finish(&self) -> Jacobian {
+        let i = self.h.double().square();
+        let j = self.h.multiply(&i);
+        let v = self.u1.multiply(&i);
+        let x = self.r.square().sub(&j).sub(&v.double());
+        let y = self
+            .r
+            .multiply(&v.sub(&x))
+            .sub(&self.s1.multiply(&j).double());
+        Jacobian {
+            x,
+            y,
+            z: self.z_without_h.multiply(&self.h),
+        }
     }
 }
 
