@@ -36,11 +36,12 @@ pub(crate) struct Stdio {
     pub(crate) shutdown: CancellationToken,
 }
 
-type StdioStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::StdioData, Status>> + Send>>;
+/// What Stdio and Health Watch answer: a stream that stays open until shutdown.
+type UntilShutdown<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::grpc_stdio_server::GrpcStdio for Stdio {
-    type StreamStdioStream = StdioStream;
+    type StreamStdioStream = UntilShutdown<pb::StdioData>;
 
     async fn stream_stdio(
         &self,
@@ -58,9 +59,6 @@ const HEALTHY: [&str; 2] = ["", "plugin"];
 pub(crate) struct Health {
     pub(crate) shutdown: CancellationToken,
 }
-
-type HealthStream =
-    Pin<Box<dyn tokio_stream::Stream<Item = Result<health::HealthCheckResponse, Status>> + Send>>;
 
 fn health_of(service: &str) -> Option<health::health_check_response::ServingStatus> {
     HEALTHY
@@ -81,7 +79,7 @@ impl health::health_server::Health for Health {
         }))
     }
 
-    type WatchStream = HealthStream;
+    type WatchStream = UntilShutdown<health::HealthCheckResponse>;
 
     async fn watch(
         &self,
@@ -102,7 +100,7 @@ impl health::health_server::Health for Health {
 fn until_shutdown<T: Send + 'static>(
     first: Option<T>,
     shutdown: &CancellationToken,
-) -> Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>> {
+) -> UntilShutdown<T> {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     if let Some(first) = first {
         let _ = tx.try_send(Ok(first));

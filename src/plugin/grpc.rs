@@ -28,7 +28,7 @@ use tonic::Status;
 
 /// The largest message taken or sent. Terraform sends messages up to MaxInt32;
 /// terraform-plugin-go allows 256 MiB.
-pub(super) const MAX_MESSAGE: usize = 256 * 1024 * 1024;
+const MAX_MESSAGE: usize = 256 * 1024 * 1024;
 
 /// The gRPC message prefix: a compression flag and a big-endian length.
 const PREFIX: usize = 5;

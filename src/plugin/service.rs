@@ -451,8 +451,8 @@ impl pb::provider_server::Provider for ProviderService {
             let e = self.resource(&req.type_name)?;
             let id_ty = e.identity_type();
             let prior = decode(req.prior_state.as_ref(), &e.ty)?;
-            // Of a refresh's plan, the proposed state is most often the prior one, byte for
-            // byte: a copy of the decoded prior costs half a decode.
+            // In the plan of an unchanged resource the proposed state is the prior one, byte
+            // for byte: a copy of the decoded prior spares decoding it again.
             let proposed = if req.proposed_new_state == req.prior_state {
                 prior.clone()
             } else {
