@@ -10,7 +10,7 @@ use digest_auth::{AuthorizationHeader, WwwAuthenticateHeader};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, WWW_AUTHENTICATE};
 use serde::{Deserialize, Deserializer};
 
-use super::digest::{answer, DigestRequest};
+use super::digest::{answer, Challenge, DigestRequest};
 use super::VENDOR;
 use crate::backend::http::{
     sensitive_header, AuthRequest, Authenticator, BasicAuth, HttpClient, Request, RetryPolicy,
@@ -21,7 +21,7 @@ use crate::backend::{BackendError, Secret};
 pub(super) struct DigestAuth {
     username: String,
     password: Secret,
-    challenge: Mutex<Option<WwwAuthenticateHeader>>,
+    challenge: Mutex<Option<Challenge>>,
 }
 
 impl fmt::Debug for DigestAuth {
@@ -72,7 +72,7 @@ impl Authenticator for DigestAuth {
         };
         let cnonce = hex::encode(rand::random::<[u8; 16]>());
         match answer(challenge, &request, &cnonce) {
-            Ok(answer) => Ok(Some(sensitive_header(VENDOR, &answer)?)),
+            Ok(answer) => Ok(Some(sensitive_header(VENDOR, answer)?)),
             Err(_) => {
                 // A challenge we cannot answer: forget it and let the server challenge again.
                 *guard = None;
@@ -100,14 +100,14 @@ impl Authenticator for DigestAuth {
         // Another request replaced the challenge while this one was in flight: the refusal
         // may be a race on the nonce count rather than bad credentials.
         let raced = match (&sent_nonce, cached.as_ref()) {
-            (Some(sent), Some(current)) => *sent != current.nonce,
+            (Some(sent), Some(current)) => *sent != current.header.nonce,
             _ => false,
         };
         // Round 0: no cached challenge yet, or the cached nonce was refused: answer the new
         // one. Later rounds: the fresh answer was refused; only a stale nonce (or a race)
         // deserves another try.
         let retry = round == 0 || challenge.stale || raced;
-        *cached = Some(challenge);
+        *cached = Some(Challenge::new(challenge));
         retry
     }
 }
@@ -211,7 +211,7 @@ impl OAuthClientCredentials {
         Ok(CachedToken {
             header: {
                 http.remember_secret(&token.access_token);
-                sensitive_header(VENDOR, &format!("Bearer {}", token.access_token.expose()))?
+                sensitive_header(VENDOR, format!("Bearer {}", token.access_token.expose()))?
             },
             renew_at: started
                 .checked_add(Duration::from_secs(lifetime - margin))

@@ -75,7 +75,7 @@ impl BearerAuth {
     /// [`BackendError::Config`] of `vendor` (without the token in the message).
     pub fn new(vendor: &'static str, token: &Secret) -> Result<Self, BackendError> {
         Ok(BearerAuth {
-            header: sensitive_header(vendor, &format!("Bearer {}", token.expose()))?,
+            header: sensitive_header(vendor, format!("Bearer {}", token.expose()))?,
         })
     }
 }
@@ -107,7 +107,7 @@ impl BasicAuth {
         let raw = format!("{username}:{}", password.expose());
         let encoded = base64::engine::general_purpose::STANDARD.encode(raw.as_bytes());
         Ok(BasicAuth {
-            header: sensitive_header(vendor, &format!("Basic {encoded}"))?,
+            header: sensitive_header(vendor, format!("Basic {encoded}"))?,
         })
     }
 }
@@ -125,8 +125,9 @@ impl Authenticator for BasicAuth {
 
 /// A header value marked sensitive (hidden from `Debug`, never indexed by HPACK); the text
 /// never appears in the error.
-pub fn sensitive_header(vendor: &'static str, value: &str) -> Result<HeaderValue, BackendError> {
-    let mut header = HeaderValue::from_str(value).map_err(|_| BackendError::Config {
+pub fn sensitive_header(vendor: &'static str, value: String) -> Result<HeaderValue, BackendError> {
+    // From the String itself: the header holds its bytes, uncopied.
+    let mut header = HeaderValue::try_from(value).map_err(|_| BackendError::Config {
         vendor,
         message: "credentials contain characters that cannot be sent in an HTTP header".into(),
     })?;
