@@ -140,8 +140,10 @@ fn from_json_object(
             None => (Key::from(name.as_str()), Value::Null),
         });
     }
-    // In key order already: the map is built without a search per entry.
-    Ok(attrs.into_iter().collect())
+    // In the type's order, which is the keys' (both compare bytes), and each once: the map
+    // takes them as they are. Collecting them instead sorted them again, for 2.8 K
+    // instructions per state (callgrind, plan of 300 keys).
+    Ok(Entries::from_sorted_store_unchecked(attrs))
 }
 
 fn from_json_items(
