@@ -12,6 +12,9 @@
 //! - unknown values have no JSON form.
 
 mod parse;
+mod to_msgpack;
+
+pub use self::to_msgpack::to_msgpack;
 
 use std::collections::BTreeMap;
 

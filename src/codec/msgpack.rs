@@ -20,7 +20,7 @@
 //! for errors. (The tree, and a path per attribute, were most of the provider's CPU per
 //! RPC: callgrind, issue 10.)
 
-mod encode;
+pub(in crate::codec) mod encode;
 #[cfg(test)]
 mod reference;
 

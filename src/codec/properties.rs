@@ -73,6 +73,24 @@ fn value_of(ty: &Type) -> BoxedStrategy<Value> {
     prop_oneof![1 => Just(Value::Null), 6 => known].boxed()
 }
 
+/// Whether `ty` has no `dynamic` or tuple part, which [`json::to_msgpack`] leaves to the full
+/// path.
+fn copyable(ty: &Type) -> bool {
+    match ty {
+        Type::String | Type::Number | Type::Bool => true,
+        Type::Dynamic | Type::Tuple(_) => false,
+        Type::List(element) | Type::Set(element) | Type::Map(element) => copyable(element),
+        Type::Object(attrs) => attrs.values().all(copyable),
+    }
+}
+
+/// What the full path makes of JSON `bytes`: the value, written as msgpack.
+fn through_a_value(bytes: &[u8], ty: &Type) -> Option<Vec<u8>> {
+    json::decode(bytes, ty)
+        .and_then(|value| msgpack::encode(&value, ty))
+        .ok()
+}
+
 fn typed_values() -> impl Strategy<Value = (Type, Value)> {
     types().prop_flat_map(|ty| {
         let values = value_of(&ty);
@@ -109,6 +127,33 @@ proptest! {
                 let mut flipped = bytes.clone();
                 flipped[flip.index(bytes.len())] = byte;
                 let _ = decode(&flipped, &ty);
+            }
+        }
+    }
+
+    #[test]
+    fn json_copied_to_msgpack_is_what_a_value_would_write(
+        (ty, value) in typed_values(),
+        cut in any::<prop::sample::Index>(),
+        flip in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let Ok(bytes) = json::encode(&value, &ty) else { return Ok(()) };
+        let copied = json::to_msgpack(&bytes, &ty);
+        // What the encoder writes is always copied across, unless the type has a part the
+        // copy leaves to the full path.
+        prop_assert!(copied.is_some() || !copyable(&ty), "{ty:?} {value:?} was not copied");
+        if let Some(copied) = copied {
+            prop_assert_eq!(Some(copied), through_a_value(&bytes, &ty));
+        }
+        // Cut or damaged JSON: copied only when the full path reads the same from it.
+        let mut flipped = bytes.clone();
+        if !flipped.is_empty() {
+            flipped[flip.index(bytes.len())] = byte;
+        }
+        for damaged in [&bytes[..cut.index(bytes.len().max(1))], &flipped[..]] {
+            if let Some(copied) = json::to_msgpack(damaged, &ty) {
+                prop_assert_eq!(Some(copied), through_a_value(damaged, &ty), "{:?}", String::from_utf8_lossy(damaged));
             }
         }
     }

@@ -300,6 +300,15 @@ impl pb::provider_server::Provider for ProviderService {
                     ),
                 )
             };
+            if req.version == e.schema.version {
+                // Most states are copied across as they stand; the rest go through a value.
+                if let Some(msgpack) = crate::codec::json::to_msgpack(&raw.json, &e.ty) {
+                    return Ok(pb::DynamicValue {
+                        msgpack,
+                        json: Vec::new(),
+                    });
+                }
+            }
             let value = if raw.json.is_empty() {
                 Value::Null
             } else if req.version < e.schema.version {

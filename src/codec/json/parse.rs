@@ -59,13 +59,28 @@ pub(super) fn is_json_number(text: &str) -> bool {
     parser.number().is_ok() && parser.pos == text.len()
 }
 
-struct Parser<'a> {
+/// A reader of JSON text, item by item.
+pub(super) struct Parser<'a> {
     bytes: &'a [u8],
     pos: usize,
     depth: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
+    /// A reader at the start of `bytes`.
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
+        Parser {
+            bytes,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    /// Whether all of the bytes are read.
+    pub(super) fn at_end(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+
     fn error(&self, what: &str) -> String {
         if self.pos >= self.bytes.len() {
             format!("{what} at end of input")
@@ -74,17 +89,17 @@ impl Parser<'_> {
         }
     }
 
-    fn peek(&self) -> Option<u8> {
+    pub(super) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
-    fn skip_whitespace(&mut self) {
+    pub(super) fn skip_whitespace(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.pos += 1;
         }
     }
 
-    fn eat(&mut self, byte: u8) -> bool {
+    pub(super) fn eat(&mut self, byte: u8) -> bool {
         let found = self.peek() == Some(byte);
         if found {
             self.pos += 1;
@@ -93,12 +108,23 @@ impl Parser<'_> {
     }
 
     fn literal(&mut self, word: &str, value: Json) -> Result<Json, String> {
-        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
-            self.pos += word.len();
+        if self.eat_word(word) {
             Ok(value)
         } else {
             Err(self.error("expected a value"))
         }
+    }
+
+    /// Reads `word` (`null`, `true` or `false`) if it is next.
+    pub(super) fn eat_word(&mut self, word: &str) -> bool {
+        let found = self
+            .bytes
+            .get(self.pos..)
+            .is_some_and(|rest| rest.starts_with(word.as_bytes()));
+        if found {
+            self.pos += word.len();
+        }
+        found
     }
 
     fn value(&mut self) -> Result<Json, String> {
@@ -173,7 +199,7 @@ impl Parser<'_> {
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, returned as text.
-    fn number(&mut self) -> Result<String, String> {
+    pub(super) fn number(&mut self) -> Result<String, String> {
         let start = self.pos;
         self.eat(b'-');
         if !self.eat(b'0') && self.digits() == 0 {
@@ -205,19 +231,29 @@ impl Parser<'_> {
 
     /// A member name: taken straight from the bytes when it has no escape (a name of up to
     /// 24 bytes then allocates nothing), else read as any string.
-    fn key(&mut self) -> Result<Key, String> {
-        let rest = self.bytes.get(self.pos + 1..).unwrap_or_default();
-        let run = plain_run(rest);
-        if rest.get(run) == Some(&b'"') {
-            let key = std::str::from_utf8(&rest[..run])
-                .map_err(|_| self.error("invalid utf-8 in string"))?;
-            self.pos += run + 2;
-            return Ok(Key::from(key));
+    pub(super) fn key(&mut self) -> Result<Key, String> {
+        match self.plain_string()? {
+            Some(key) => Ok(Key::from(key)),
+            None => self.string().map(Key::from),
         }
-        self.string().map(Key::from)
     }
 
-    fn string(&mut self) -> Result<String, String> {
+    /// The string at the reader (at its opening quote) as it stands in the bytes, when it
+    /// has no escape; `None`, having read nothing, when it has one.
+    pub(super) fn plain_string(&mut self) -> Result<Option<&'a str>, String> {
+        let bytes = self.bytes;
+        let rest = bytes.get(self.pos + 1..).unwrap_or_default();
+        let run = plain_run(rest);
+        if rest.get(run) != Some(&b'"') {
+            return Ok(None);
+        }
+        let text =
+            std::str::from_utf8(&rest[..run]).map_err(|_| self.error("invalid utf-8 in string"))?;
+        self.pos += run + 2;
+        Ok(Some(text))
+    }
+
+    pub(super) fn string(&mut self) -> Result<String, String> {
         self.pos += 1; // the opening quote
         let mut out = Vec::new();
         loop {

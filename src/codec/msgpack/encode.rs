@@ -64,7 +64,11 @@ pub(super) fn write(
     Ok(())
 }
 
-fn write_number(out: &mut Vec<u8>, number: &Number, path: &Trail<'_>) -> Result<(), CodecError> {
+pub(in crate::codec) fn write_number(
+    out: &mut Vec<u8>,
+    number: &Number,
+    path: &Trail<'_>,
+) -> Result<(), CodecError> {
     match number {
         Number::Int(i) => write_int(out, *i),
         Number::Float(f) if f.is_nan() => return Err(malformed(path, "nan is not a number")),
@@ -116,7 +120,11 @@ fn write_int(out: &mut Vec<u8>, i: i64) {
     }
 }
 
-fn write_str(out: &mut Vec<u8>, s: &str, path: &Trail<'_>) -> Result<(), CodecError> {
+pub(in crate::codec) fn write_str(
+    out: &mut Vec<u8>,
+    s: &str,
+    path: &Trail<'_>,
+) -> Result<(), CodecError> {
     if s.len() < 32 {
         out.push(0xa0 | s.len() as u8);
     } else {
@@ -132,7 +140,11 @@ fn write_bin(out: &mut Vec<u8>, bytes: &[u8], path: &Trail<'_>) -> Result<(), Co
     Ok(())
 }
 
-fn write_array_len(out: &mut Vec<u8>, len: usize, path: &Trail<'_>) -> Result<(), CodecError> {
+pub(in crate::codec) fn write_array_len(
+    out: &mut Vec<u8>,
+    len: usize,
+    path: &Trail<'_>,
+) -> Result<(), CodecError> {
     if len < 16 {
         out.push(0x90 | len as u8);
         Ok(())
@@ -141,7 +153,11 @@ fn write_array_len(out: &mut Vec<u8>, len: usize, path: &Trail<'_>) -> Result<()
     }
 }
 
-fn write_map_len(out: &mut Vec<u8>, len: usize, path: &Trail<'_>) -> Result<(), CodecError> {
+pub(in crate::codec) fn write_map_len(
+    out: &mut Vec<u8>,
+    len: usize,
+    path: &Trail<'_>,
+) -> Result<(), CodecError> {
     if len < 16 {
         out.push(0x80 | len as u8);
         Ok(())
