@@ -51,12 +51,14 @@ impl Challenge {
 /// keeps `H(username:realm:password)` for the next ones (a third of the hashing), so every
 /// request answering one challenge must carry the same credentials, as the client's do.
 pub(super) fn answer(
-    challenge: &mut Challenge,
+    cached: &mut Challenge,
     req: &DigestRequest<'_>,
     cnonce: &str,
 ) -> Result<String, Unanswerable> {
-    let Challenge { header, ha1 } = challenge;
-    let challenge = header;
+    let Challenge {
+        header: challenge,
+        ha1,
+    } = cached;
     // auth-int when offered (and there is a body to protect), else auth, else RFC 2069.
     let qop = match &challenge.qop {
         None => None,
