@@ -13,8 +13,8 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
@@ -22,10 +22,12 @@ use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_stream::{Stream, StreamExt as _};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
+
+use self::coalesce::{Coalesced, Turns};
 
 /// The largest message taken or sent. Terraform sends messages up to MaxInt32;
 /// terraform-plugin-go allows 256 MiB.
@@ -115,7 +117,19 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
     S: Services,
 {
-    let mut conn = match settings().handshake::<_, Bytes>(Unvectored(io)).await {
+    // The stream holds each flush until the connection is polled again (see `coalesce`).
+    let turn = Arc::new(AtomicU64::new(0));
+    let io = Coalesced::new(io, Arc::clone(&turn));
+    Turns::new(Box::pin(serve(io, services, shutdown)), turn).await;
+}
+
+/// [`serve_connection`] on the coalescing stream.
+async fn serve<T, S>(io: Coalesced<T>, services: Arc<S>, shutdown: CancellationToken)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    S: Services,
+{
+    let mut conn = match settings().handshake::<_, Bytes>(io).await {
         Ok(conn) => conn,
         Err(e) => {
             tracing::debug!(error = %e, "HTTP/2 handshake failed");
@@ -144,46 +158,6 @@ where
             }
             None => return,
         }
-    }
-}
-
-/// The connection's stream, declared unable to write vectors.
-///
-/// h2 keeps a DATA payload of 256 bytes or more apart from its write buffer when the stream
-/// writes vectors, and writes the buffer out before it takes the next frame. So every answer
-/// went out in two writes, its headers and message and then its trailers, and answers ready
-/// together went out one write each. Without vectored writes, h2 copies payloads under
-/// 1 KiB into its buffer, and an answer and those ready beside it go out as one write: one
-/// TLS record, one system call and one wake-up of Terraform. Under strace, a plan of 300 keys
-/// made 5.7 system calls per key instead of 8.8 (issue 10). TLS gains nothing from vectors:
-/// rustls copies every write into its records.
-struct Unvectored<T>(T);
-
-impl<T: AsyncRead + Unpin> AsyncRead for Unvectored<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Unvectored<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
@@ -405,5 +379,6 @@ async fn send_within_window(stream: &mut SendStream<Bytes>, mut data: Bytes) -> 
     Ok(())
 }
 
+mod coalesce;
 #[cfg(test)]
 mod tests;

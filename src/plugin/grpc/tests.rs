@@ -3,6 +3,8 @@
 
 use super::*;
 use prost::Message as _;
+use std::task::{Context, Poll};
+use tokio::io::ReadBuf;
 
 fn headers(timeout: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
@@ -384,7 +386,7 @@ fn frames_in(mut write: &[u8]) -> Vec<(u8, u8, u32)> {
 }
 
 #[tokio::test]
-async fn an_answer_and_its_trailers_go_out_in_one_write() {
+async fn an_answer_its_trailers_and_the_ping_ack_before_it_go_out_in_one_write() {
     let (ours, theirs) = tokio::io::duplex(1 << 16);
     let writes = Arc::default();
     let services = Arc::new(Test {
@@ -399,14 +401,18 @@ async fn an_answer_and_its_trailers_go_out_in_one_write() {
         services,
         CancellationToken::new(),
     ));
-    let (mut send, conn) = h2::client::handshake(ours).await.unwrap();
+    let (mut send, mut conn) = h2::client::handshake(ours).await.unwrap();
+    let mut pings = conn.ping_pong().unwrap();
     tokio::spawn(conn);
+    // A request and a PING sent together, as grpc-go sends its BDP ping beside the next call.
     let (response, mut body) = send
         .send_request(request("/t.S/Big", "POST", "application/grpc", None), false)
         .unwrap();
     body.send_data(Bytes::from(framed(&prost_types::Duration::default())), true)
         .unwrap();
+    pings.send_ping(h2::Ping::opaque()).unwrap();
     let mut answer = response.await.unwrap().into_body();
+    poll_fn(|cx| pings.poll_pong(cx)).await.unwrap();
     let mut len = 0;
     while let Some(chunk) = answer.data().await {
         len += chunk.unwrap().len();
@@ -430,4 +436,10 @@ async fn an_answer_and_its_trailers_go_out_in_one_write() {
         Some(message),
         "frames per write: {frames:?}"
     );
+    let ping_ack = writes.iter().position(|write| {
+        frames_in(write)
+            .iter()
+            .any(|&(t, flags, stream)| stream == 0 && t == 6 && flags & 1 == 1)
+    });
+    assert_eq!(ping_ack, Some(message), "frames per write: {frames:?}");
 }
