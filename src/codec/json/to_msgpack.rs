@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use super::parse::Parser;
 use crate::codec::msgpack::encode::{write_array_len, write_map_len, write_number, write_str};
-use crate::codec::{Number, Trail, Type};
+use crate::codec::{CodecError, Number, Trail, Type};
 
 /// The msgpack of the JSON `bytes` as type `ty`, when it can be copied across as it stands;
 /// `None` when the full path must decide.
@@ -64,9 +64,7 @@ fn item<'a>(parser: &mut Parser<'a>, ty: &Type, out: &mut Vec<u8>) -> Option<()>
                 count += 1;
                 more = next(parser, b']')?;
             }
-            let mut head = Vec::with_capacity(5);
-            write_array_len(&mut head, count, root).ok()?;
-            out.splice(start..start, head);
+            head_before(out, start, write_array_len, count)?;
         }
         (b'{', Type::Map(element)) => {
             parser.eat(b'{');
@@ -86,9 +84,7 @@ fn item<'a>(parser: &mut Parser<'a>, ty: &Type, out: &mut Vec<u8>) -> Option<()>
                 count += 1;
                 more = next(parser, b'}')?;
             }
-            let mut head = Vec::with_capacity(5);
-            write_map_len(&mut head, count, root).ok()?;
-            out.splice(start..start, head);
+            head_before(out, start, write_map_len, count)?;
         }
         (b'{', Type::Object(attr_types)) => {
             parser.eat(b'{');
@@ -109,6 +105,18 @@ fn item<'a>(parser: &mut Parser<'a>, ty: &Type, out: &mut Vec<u8>) -> Option<()>
         }
         _ => return None,
     }
+    Some(())
+}
+
+/// The signature of the msgpack writers of array and map headers.
+type WriteLen = fn(&mut Vec<u8>, usize, &Trail<'_>) -> Result<(), CodecError>;
+
+/// Puts the header of a collection of `count` items, written by `write_len`, before the
+/// items written from `start` on (their number is known only once they are read).
+fn head_before(out: &mut Vec<u8>, start: usize, write_len: WriteLen, count: usize) -> Option<()> {
+    let mut head = Vec::with_capacity(5);
+    write_len(&mut head, count, &Trail::Root).ok()?;
+    out.splice(start..start, head);
     Some(())
 }
 
