@@ -372,29 +372,26 @@ impl<'a> Reader<'a> {
         count.min(self.rest().len())
     }
 
-    /// Pass two: reads one value as type `ty`.
+    /// Reads one value as type `ty`. In the one pass, a `dynamic` part or a collection past
+    /// [`BOUNDED_LEVELS`] is an error, which leaves the value to two passes.
     fn value(&mut self, ty: &Type, path: &Trail<'_>) -> Result<Value, CodecError> {
-        let Some(levels) = self.levels else {
-            let head = self.head_at(path)?;
-            return self.typed(head, ty, path);
-        };
-        match ty {
-            Type::String | Type::Number | Type::Bool => {
-                let head = self.head_at(path)?;
-                self.typed(head, ty, path)
-            }
-            Type::Dynamic => Err(malformed(path, "left to two passes")),
-            Type::List(_) | Type::Set(_) | Type::Map(_) | Type::Object(_) | Type::Tuple(_) => {
-                let inner = levels
-                    .checked_sub(1)
-                    .ok_or_else(|| malformed(path, "left to two passes"))?;
-                self.levels = Some(inner);
-                let head = self.head_at(path);
-                let value = head.and_then(|head| self.typed(head, ty, path));
-                self.levels = Some(levels);
-                value
+        if let Some(levels) = self.levels {
+            let leave = || malformed(path, "left to two passes");
+            match ty {
+                Type::Dynamic => return Err(leave()),
+                Type::List(_) | Type::Set(_) | Type::Map(_) | Type::Object(_) | Type::Tuple(_) => {
+                    self.levels = Some(levels.checked_sub(1).ok_or_else(leave)?);
+                    let value = self
+                        .head_at(path)
+                        .and_then(|head| self.typed(head, ty, path));
+                    self.levels = Some(levels);
+                    return value;
+                }
+                Type::String | Type::Number | Type::Bool => {}
             }
         }
+        let head = self.head_at(path)?;
+        self.typed(head, ty, path)
     }
 
     fn typed(&mut self, head: Head<'a>, ty: &Type, path: &Trail<'_>) -> Result<Value, CodecError> {
