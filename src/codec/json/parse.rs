@@ -2,6 +2,8 @@
 //! size and long decimals survive exactly (serde_json would round them to `f64` unless
 //! its crate-wide `arbitrary_precision` feature were on).
 
+use std::borrow::Cow;
+
 use crate::codec::Key;
 
 /// A parsed JSON document.
@@ -232,28 +234,28 @@ impl<'a> Parser<'a> {
     /// A member name: taken straight from the bytes when it has no escape (a name of up to
     /// 24 bytes then allocates nothing), else read as any string.
     pub(super) fn key(&mut self) -> Result<Key, String> {
-        match self.plain_string()? {
-            Some(key) => Ok(Key::from(key)),
-            None => self.string().map(Key::from),
-        }
+        Ok(match self.text()? {
+            Cow::Borrowed(key) => Key::from(key),
+            Cow::Owned(key) => Key::from(key),
+        })
     }
 
-    /// The string at the reader (at its opening quote) as it stands in the bytes, when it
-    /// has no escape; `None`, having read nothing, when it has one.
-    pub(super) fn plain_string(&mut self) -> Result<Option<&'a str>, String> {
+    /// The string at the reader (at its opening quote): borrowed from the bytes when it has
+    /// no escape, else read with its escapes undone.
+    pub(super) fn text(&mut self) -> Result<Cow<'a, str>, String> {
         let bytes = self.bytes;
         let rest = bytes.get(self.pos + 1..).unwrap_or_default();
         let run = plain_run(rest);
         if rest.get(run) != Some(&b'"') {
-            return Ok(None);
+            return self.string().map(Cow::Owned);
         }
         let text =
             std::str::from_utf8(&rest[..run]).map_err(|_| self.error("invalid utf-8 in string"))?;
         self.pos += run + 2;
-        Ok(Some(text))
+        Ok(Cow::Borrowed(text))
     }
 
-    pub(super) fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<String, String> {
         self.pos += 1; // the opening quote
         let mut out = Vec::new();
         loop {

@@ -38,10 +38,7 @@ fn item<'a>(parser: &mut Parser<'a>, ty: &Type, out: &mut Vec<u8>) -> Option<()>
             out.push(0xc0);
         }
         (_, Type::Dynamic | Type::Tuple(_)) => return None,
-        (b'"', Type::String) => match parser.plain_string().ok()? {
-            Some(text) => write_str(out, text, root).ok()?,
-            None => write_str(out, &parser.string().ok()?, root).ok()?,
-        },
+        (b'"', Type::String) => write_str(out, &parser.text().ok()?, root).ok()?,
         (b'-' | b'0'..=b'9', Type::Number) => {
             let text = parser.number().ok()?;
             write_number(out, &Number::parse(&text)?, root).ok()?;
@@ -144,10 +141,7 @@ fn member_name<'a>(parser: &mut Parser<'a>) -> Option<Cow<'a, str>> {
     if parser.peek() != Some(b'"') {
         return None;
     }
-    let name = match parser.plain_string().ok()? {
-        Some(text) => Cow::Borrowed(text),
-        None => Cow::Owned(parser.string().ok()?),
-    };
+    let name = parser.text().ok()?;
     parser.skip_whitespace();
     parser.eat(b':').then_some(name)
 }
