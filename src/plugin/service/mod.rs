@@ -2,154 +2,22 @@
 //! its resources, and encodes the answer. Problems become diagnostics, never gRPC errors,
 //! so Terraform shows them as they are.
 
-use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{self, decode, decode_identity, diagnostics, encode};
-use super::ephemeral::Ephemerals;
 use super::guard::guarded;
 use super::proto::tfplugin6 as pb;
-use crate::codec::{Key, Schema, Type, Value};
+use crate::codec::Value;
 use crate::framework::{
-    ApplyRequest, ConfigureRequest, DataReadRequest, DataSource, Diagnostics, IdentitySchema,
-    ImportRequest, ListRequest, ListResource, PlanRequest, Provider, ReadRequest, Resource,
-    UpgradeRequest,
+    ApplyRequest, ConfigureRequest, DataReadRequest, Diagnostics, ImportRequest, PlanRequest,
+    ReadRequest, UpgradeRequest,
 };
 
+pub(crate) use self::catalog::ProviderService;
+
 type PbStream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
-
-/// A resource type with its schema and types, computed once.
-struct ResourceEntry {
-    resource: Arc<dyn Resource>,
-    schema: Schema,
-    ty: Type,
-    identity: Option<(IdentitySchema, Type)>,
-}
-
-impl ResourceEntry {
-    /// The type of the resource's identity values, if it has an identity.
-    fn identity_type(&self) -> Option<&Type> {
-        self.identity.as_ref().map(|(_, ty)| ty)
-    }
-}
-
-/// A data source type with its schema and type.
-struct DataSourceEntry {
-    data_source: Arc<dyn DataSource>,
-    schema: Schema,
-    ty: Type,
-}
-
-/// A list resource type with its config schema and type.
-struct ListEntry {
-    list: Arc<dyn ListResource>,
-    schema: Schema,
-    ty: Type,
-}
-
-/// The tfplugin6 Provider service over a [`Provider`].
-pub(crate) struct ProviderService {
-    provider: Arc<dyn Provider>,
-    provider_schema: Schema,
-    provider_ty: Type,
-    resources: HashMap<&'static str, ResourceEntry>,
-    data_sources: HashMap<&'static str, DataSourceEntry>,
-    lists: HashMap<&'static str, ListEntry>,
-    ephemerals: Ephemerals,
-}
-
-impl ProviderService {
-    pub(crate) fn new(provider: Arc<dyn Provider>) -> Self {
-        let provider_schema = provider.schema();
-        let provider_ty = provider_schema.block.implied_type();
-        let resources = provider
-            .resources()
-            .into_iter()
-            .map(|resource| {
-                let schema = resource.schema();
-                let ty = schema.block.implied_type();
-                let identity = resource.identity_schema().map(|s| {
-                    let ty = s.implied_type();
-                    (s, ty)
-                });
-                (
-                    resource.type_name(),
-                    ResourceEntry {
-                        resource,
-                        schema,
-                        ty,
-                        identity,
-                    },
-                )
-            })
-            .collect();
-        let data_sources = provider
-            .data_sources()
-            .into_iter()
-            .map(|data_source| {
-                let schema = data_source.schema();
-                let ty = schema.block.implied_type();
-                (
-                    data_source.type_name(),
-                    DataSourceEntry {
-                        data_source,
-                        schema,
-                        ty,
-                    },
-                )
-            })
-            .collect();
-        let lists = provider
-            .list_resources()
-            .into_iter()
-            .map(|list| {
-                let schema = list.schema();
-                let ty = schema.block.implied_type();
-                (list.type_name(), ListEntry { list, schema, ty })
-            })
-            .collect();
-        let ephemerals = Ephemerals::new(provider.ephemeral_resources());
-        ProviderService {
-            provider,
-            lists,
-            ephemerals,
-            provider_schema,
-            provider_ty,
-            resources,
-            data_sources,
-        }
-    }
-
-    fn resource(&self, type_name: &str) -> Result<&ResourceEntry, Diagnostics> {
-        self.resources.get(type_name).ok_or_else(|| {
-            Diagnostics::error(
-                "Unknown resource type",
-                format!("The keysmith provider has no resource type {type_name:?}."),
-            )
-        })
-    }
-
-    fn list(&self, type_name: &str) -> Result<&ListEntry, Diagnostics> {
-        self.lists.get(type_name).ok_or_else(|| {
-            Diagnostics::error(
-                "Unknown list resource type",
-                format!("The keysmith provider has no list resource type {type_name:?}."),
-            )
-        })
-    }
-
-    fn data_source(&self, type_name: &str) -> Result<&DataSourceEntry, Diagnostics> {
-        self.data_sources.get(type_name).ok_or_else(|| {
-            Diagnostics::error(
-                "Unknown data source type",
-                format!("The keysmith provider has no data source type {type_name:?}."),
-            )
-        })
-    }
-}
 
 /// Shorthand for the "no such method" answer of protocol features keysmith does not serve.
 fn unimplemented<T>(what: &str) -> Result<Response<T>, Status> {
@@ -667,56 +535,7 @@ impl pb::provider_server::Provider for ProviderService {
         &self,
         request: Request<pb::list_resource::Request>,
     ) -> Result<Response<Self::ListResourceStream>, Status> {
-        let req = request.into_inner();
-        let result = guarded("ListResource", async {
-            let list = self.list(&req.type_name)?;
-            let resource = self.resource(&req.type_name)?;
-            let Some((_, id_ty)) = &resource.identity else {
-                return Err(Diagnostics::error(
-                    "No identity",
-                    format!("{} has no resource identity to list by.", req.type_name),
-                ));
-            };
-            let config = decode_list_config(req.config.as_ref(), &list.ty)?;
-            let found = list
-                .list
-                .list(ListRequest {
-                    config,
-                    include_resource: req.include_resource_object,
-                    limit: req.limit,
-                })
-                .await;
-            if found.diagnostics.has_errors() {
-                return Err(found.diagnostics);
-            }
-            let found = found.resources;
-            let limit = usize::try_from(req.limit)
-                .ok()
-                .filter(|l| *l > 0)
-                .unwrap_or(usize::MAX);
-            found
-                .into_iter()
-                .take(limit)
-                .map(|item| {
-                    Ok(pb::list_resource::Event {
-                        identity: convert::identity(Some(&item.identity), Some(id_ty))?,
-                        display_name: item.display_name,
-                        resource_object: match (&item.state, req.include_resource_object) {
-                            (Some(state), true) => Some(encode(state, &resource.ty)?),
-                            _ => None,
-                        },
-                        diagnostic: Vec::new(),
-                    })
-                })
-                .collect::<Result<Vec<_>, Diagnostics>>()
-        })
-        .await;
-        let events = result.unwrap_or_else(|d| {
-            vec![pb::list_resource::Event {
-                diagnostic: diagnostics(d),
-                ..Default::default()
-            }]
-        });
+        let events = self.list_events(request.into_inner()).await;
         Ok(Response::new(Box::pin(tokio_stream::iter(
             events.into_iter().map(Ok),
         ))))
@@ -730,7 +549,7 @@ impl pb::provider_server::Provider for ProviderService {
         let diags = guarded("ValidateListResourceConfig", async {
             let e = self.list(&req.type_name)?;
             Ok(e.list
-                .validate(&decode_list_config(req.config.as_ref(), &e.ty)?))
+                .validate(&list::decode_list_config(req.config.as_ref(), &e.ty)?))
         })
         .await
         .unwrap_or_else(|d| d);
@@ -847,24 +666,6 @@ impl pb::provider_server::Provider for ProviderService {
     }
 }
 
-/// A list block's `config {}`: Terraform sends an empty object when the block is absent,
-/// which stands for "every attribute null".
-fn decode_list_config(dv: Option<&pb::DynamicValue>, ty: &Type) -> Result<Value, Diagnostics> {
-    const EMPTY_MAP: &[u8] = &[0x80];
-    match dv {
-        Some(dv) if dv.msgpack == EMPTY_MAP => match ty {
-            Type::Object(attrs) => Ok(Value::Object(
-                attrs
-                    .keys()
-                    .map(|k| (Key::from(k.as_str()), Value::Null))
-                    .collect(),
-            )),
-            _ => Ok(Value::Null),
-        },
-        _ => decode(dv, ty),
-    }
-}
-
 fn capabilities() -> pb::ServerCapabilities {
     pb::ServerCapabilities {
         plan_destroy: true,
@@ -880,3 +681,6 @@ fn split<T>(r: Result<T, Diagnostics>) -> (Option<T>, Diagnostics) {
         Err(d) => (None, d),
     }
 }
+
+mod catalog;
+mod list;
