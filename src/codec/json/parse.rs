@@ -129,6 +129,23 @@ impl<'a> Parser<'a> {
         found
     }
 
+    /// Reads the string `"text"` if it is next, spelt as it stands: `text` holds no byte a
+    /// JSON string must escape, and the string no escape. (Any other spelling of the same
+    /// text is left for [`Parser::text`].)
+    pub(super) fn eat_plain_string(&mut self, text: &str) -> bool {
+        if plain_run(text.as_bytes()) != text.len() {
+            return false;
+        }
+        let end = self.pos + text.len() + 1;
+        let found = self.bytes.get(self.pos) == Some(&b'"')
+            && self.bytes.get(self.pos + 1..end) == Some(text.as_bytes())
+            && self.bytes.get(end) == Some(&b'"');
+        if found {
+            self.pos = end + 1;
+        }
+        found
+    }
+
     fn value(&mut self) -> Result<Json, String> {
         self.skip_whitespace();
         match self.peek() {

@@ -89,7 +89,7 @@ fn item<'a>(parser: &mut Parser<'a>, ty: &Type, out: &mut Vec<u8>) -> Option<()>
             let mut more = !closes(parser, b'}');
             for (name, attr_type) in attr_types {
                 // Every attribute, in the type's order.
-                if !more || member_name(parser)? != name.as_str() {
+                if !more || !is_member(parser, name)? {
                     return None;
                 }
                 write_str(out, name, root).ok()?;
@@ -135,6 +135,18 @@ fn next(parser: &mut Parser<'_>, close: u8) -> Option<bool> {
     }
 }
 
+/// Whether the next member is `name` (reading its name and colon). Terraform spells names
+/// plainly, so that is tried first: a twentieth of the instructions of reading the name and
+/// comparing it (callgrind, issue 10: 415 per member of an UpgradeResourceState, 15 per key).
+fn is_member(parser: &mut Parser<'_>, name: &str) -> Option<bool> {
+    parser.skip_whitespace();
+    if parser.eat_plain_string(name) {
+        parser.skip_whitespace();
+        return parser.eat(b':').then_some(true);
+    }
+    Some(member_name(parser)? == name)
+}
+
 /// A member's name and the colon after it.
 fn member_name<'a>(parser: &mut Parser<'a>) -> Option<Cow<'a, str>> {
     parser.skip_whitespace();
@@ -178,6 +190,21 @@ mod tests {
             Some(through_a_value(nulls, &ty()))
         );
         assert_eq!(to_msgpack(b" null ", &ty()), Some(vec![0xc0]));
+        // Names spelt with escapes or spaced out read as the plain ones do.
+        let spelt = r#"{ "\u0069d" : "a", "n":1, "o\u006e":true, "roles" :[], "tags": {} }"#;
+        let plain = r#"{"id":"a","n":1,"on":true,"roles":[],"tags":{}}"#;
+        assert_eq!(
+            to_msgpack(spelt.as_bytes(), &ty()),
+            Some(through_a_value(plain, &ty()))
+        );
+        // A name cut short or run on is another name.
+        for other in [
+            r#"{"i":"a","n":1,"on":true,"roles":[],"tags":{}}"#,
+            r#"{"idx":"a","n":1,"on":true,"roles":[],"tags":{}}"#,
+            r#"{"id"#,
+        ] {
+            assert_eq!(to_msgpack(other.as_bytes(), &ty()), None, "{other}");
+        }
     }
 
     #[test]
