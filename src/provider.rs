@@ -157,7 +157,7 @@ impl BlockReader<'_> {
                     s.name
                 ),
             )),
-            Value::String(v) if !v.is_empty() => Ok(Some(v.clone())),
+            Value::String(v) if !v.is_empty() => Ok(Some(v.to_string())),
             _ => Ok((self.env)(s.env).filter(|v| !v.is_empty())),
         }
     }

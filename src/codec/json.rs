@@ -68,8 +68,8 @@ fn from_json(json: Json, ty: &Type, path: &Trail<'_>) -> Result<Value, CodecErro
     match (json, ty) {
         (Json::Null, _) => Ok(Value::Null),
         (json, Type::Dynamic) => from_dynamic(json, path),
-        (Json::String(s) | Json::Number(s), Type::String) => Ok(Value::String(s)),
-        (Json::Bool(b), Type::String) => Ok(Value::String(b.to_string())),
+        (Json::String(s) | Json::Number(s), Type::String) => Ok(Value::String(s.into())),
+        (Json::Bool(b), Type::String) => Ok(Value::String(b.to_string().into())),
         (Json::Number(text), Type::Number) => number(&text, "a number out of range"),
         (Json::String(text), Type::Number) => number(&text, "a string that is not a number"),
         (Json::Bool(b), Type::Bool) => Ok(Value::Bool(b)),

@@ -401,7 +401,7 @@ impl<'a> Reader<'a> {
             (Head::Ext, _) => Ok(Value::Unknown),
             (_, Type::Dynamic) => self.dynamic(head, path),
             (Head::Str(bytes) | Head::Bin(bytes), Type::String) => std::str::from_utf8(bytes)
-                .map(|s| Value::String(s.to_owned()))
+                .map(|s| Value::String(s.into()))
                 .map_err(|_| malformed(path, "string is not valid utf-8")),
             (Head::Bool(b), Type::Bool) => Ok(Value::Bool(b)),
             (_, Type::Number) => number(head, path)

@@ -28,7 +28,9 @@ fn types() -> impl Strategy<Value = Type> {
 /// A known value of type `ty` (or null).
 fn value_of(ty: &Type) -> BoxedStrategy<Value> {
     let known: BoxedStrategy<Value> = match ty {
-        Type::String | Type::Dynamic => any::<String>().prop_map(Value::String).boxed(),
+        Type::String | Type::Dynamic => any::<String>()
+            .prop_map(|s| Value::String(s.into()))
+            .boxed(),
         Type::Number => prop_oneof![
             any::<i64>().prop_map(|i| Value::Number(Number::Int(i))),
             (-1e15f64..1e15).prop_map(|f| Value::Number(Number::Float(f))),

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
+
 /// A map key or object attribute name. Names of up to 24 bytes, as every attribute name
 /// is, are held inline: building and dropping objects allocates nothing for them (a
 /// `String` per key was a quarter of the provider's allocations per RPC: callgrind,
@@ -159,8 +161,9 @@ pub enum Value {
     Bool(bool),
     /// A number.
     Number(Number),
-    /// A string.
-    String(String),
+    /// A string; those of up to 24 bytes (ids, names, dates, roles) are held inline, without
+    /// an allocation of their own.
+    String(CompactString),
     /// A list.
     List(Vec<Value>),
     /// A set (element order carries no meaning).
@@ -280,17 +283,17 @@ impl Value {
     }
 
     /// A string, or null for `None`.
-    pub fn opt_string(s: Option<impl Into<String>>) -> Value {
+    pub fn opt_string(s: Option<impl Into<CompactString>>) -> Value {
         s.map_or(Value::Null, |s| Value::String(s.into()))
     }
 
     /// A set of strings.
-    pub fn string_set<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Value {
+    pub fn string_set<I: IntoIterator<Item = S>, S: Into<CompactString>>(items: I) -> Value {
         Value::Set(items.into_iter().map(|s| Value::String(s.into())).collect())
     }
 
     /// A list of strings.
-    pub fn string_list<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Value {
+    pub fn string_list<I: IntoIterator<Item = S>, S: Into<CompactString>>(items: I) -> Value {
         Value::List(items.into_iter().map(|s| Value::String(s.into())).collect())
     }
 
@@ -299,7 +302,7 @@ impl Value {
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<Key>,
-        V: Into<String>,
+        V: Into<CompactString>,
     {
         Value::Map(
             entries
@@ -370,13 +373,13 @@ fn same_multiset(a: &[Value], b: &[Value]) -> bool {
 
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
-        Value::String(s.to_owned())
+        Value::String(s.into())
     }
 }
 
 impl From<String> for Value {
     fn from(s: String) -> Value {
-        Value::String(s)
+        Value::String(s.into())
     }
 }
 

@@ -63,10 +63,10 @@ fn from_mp(mp: &Mp, ty: &Type, path: &AttributePath) -> Result<Value, CodecError
         (_, Type::Dynamic) => from_dynamic(mp, path),
         (Mp::String(s), Type::String) => s
             .as_str()
-            .map(|s| Value::String(s.to_owned()))
+            .map(|s| Value::String(s.into()))
             .ok_or_else(|| CodecError::malformed(FORMAT, path, "string is not valid utf-8")),
         (Mp::Binary(bytes), Type::String) => String::from_utf8(bytes.clone())
-            .map(Value::String)
+            .map(|s| Value::String(s.into()))
             .map_err(|_| CodecError::malformed(FORMAT, path, "string is not valid utf-8")),
         (Mp::Boolean(b), Type::Bool) => Ok(Value::Bool(*b)),
         (_, Type::Number) => from_mp_number(mp, path)

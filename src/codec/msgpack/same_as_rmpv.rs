@@ -61,7 +61,7 @@ fn values() -> Vec<(Value, Type)> {
     }
     out.push((Value::Number(Number::Big("1e400".into())), Type::Number));
     for len in [0, 1, 31, 32, 255, 256, 65_535, 65_536] {
-        out.push((Value::String("x".repeat(len)), Type::String));
+        out.push((Value::String("x".repeat(len).into()), Type::String));
     }
     for len in [0, 15, 16, 65_535, 65_536] {
         out.push((
