@@ -36,6 +36,18 @@ where
     None
 }
 
+/// Whether `attrs` has exactly the names of `types`, as every object decoded from its type
+/// has: then the two pair up item by item, with no extra name to look for and no null to
+/// put in (one comparison of names per attribute, a third of [`first_extra`] and
+/// [`attributes`] together).
+pub(crate) fn same_names<T>(attrs: &Entries, types: &BTreeMap<String, T>) -> bool {
+    attrs.len() == types.len()
+        && attrs
+            .keys()
+            .zip(types.keys())
+            .all(|(key, name)| key.as_str() == name.as_str())
+}
+
 /// The first (smallest) of `attrs`' names that `types` lacks.
 pub(crate) fn first_extra<'a, T>(
     attrs: &'a Entries,
@@ -136,6 +148,7 @@ mod tests {
                     .map(|n| (n.as_str(), attrs.get(n.as_str()).unwrap_or(&NULL)))
                     .collect();
                 assert_eq!(paired, expected);
+                assert_eq!(same_names(&attrs, &types), a == t, "{a} {t}");
             }
         }
     }
