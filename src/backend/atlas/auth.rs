@@ -10,7 +10,7 @@ use digest_auth::{AuthorizationHeader, WwwAuthenticateHeader};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, WWW_AUTHENTICATE};
 use serde::{Deserialize, Deserializer};
 
-use super::digest::{answer, Challenge, DigestRequest};
+use super::digest::{answer, lower_hex, Challenge, DigestRequest};
 use super::VENDOR;
 use crate::backend::http::{
     sensitive_header, AuthRequest, Authenticator, BasicAuth, HttpClient, Request, RetryPolicy,
@@ -70,7 +70,7 @@ impl Authenticator for DigestAuth {
             uri: req.uri,
             body: req.body,
         };
-        let cnonce = hex::encode(rand::random::<[u8; 16]>());
+        let cnonce = lower_hex(&rand::random::<[u8; 16]>());
         match answer(challenge, &request, &cnonce) {
             Ok(answer) => Ok(Some(sensitive_header(VENDOR, answer)?)),
             Err(_) => {
