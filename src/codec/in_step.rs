@@ -37,10 +37,8 @@ where
 }
 
 /// Whether `attrs` has exactly the names of `types`, as every object decoded from its type
-/// has: then the two pair up item by item, with no extra name to look for and no null to
-/// put in (one comparison of names per attribute, a third of [`first_extra`] and
-/// [`attributes`] together).
-pub(crate) fn same_names<T>(attrs: &Entries, types: &BTreeMap<String, T>) -> bool {
+/// has: one comparison of names per attribute, with no search.
+fn same_names<T>(attrs: &Entries, types: &BTreeMap<String, T>) -> bool {
     attrs.len() == types.len()
         && attrs
             .keys()
@@ -48,11 +46,16 @@ pub(crate) fn same_names<T>(attrs: &Entries, types: &BTreeMap<String, T>) -> boo
             .all(|(key, name)| key.as_str() == name.as_str())
 }
 
-/// The first (smallest) of `attrs`' names that `types` lacks.
+/// The first (smallest) of `attrs`' names that `types` lacks. An object with exactly its
+/// type's names, the usual one, is settled by comparing them in step (searching was a third
+/// of every encode: callgrind, issue 10).
 pub(crate) fn first_extra<'a, T>(
     attrs: &'a Entries,
     types: &BTreeMap<String, T>,
 ) -> Option<&'a str> {
+    if same_names(attrs, types) {
+        return None;
+    }
     let mut names = types.iter().peekable();
     attrs
         .keys()

@@ -50,14 +50,6 @@ pub(super) fn write(
             }
         }
         (Value::Object(attrs) | Value::Map(attrs), Type::Object(attr_types)) => {
-            if in_step::same_names(attrs, attr_types) {
-                write_map_len(out, attr_types.len(), path)?;
-                for ((name, attr), attr_type) in attrs.iter().zip(attr_types.values()) {
-                    write_str(out, name, path)?;
-                    write(attr, attr_type, &path.attr(name), out)?;
-                }
-                return Ok(());
-            }
             if let Some(extra) = in_step::first_extra(attrs, attr_types) {
                 return Err(CodecError::unsupported(&path.path(), extra));
             }
