@@ -99,84 +99,42 @@ fn verify(
 /// divsteps), 1.17 M of the 6.7 M instructions of a verification (callgrind, issue 10).
 /// `None` only for a scalar with no inverse, which a nonzero one below n always has.
 fn invert_vartime(s: &Scalar) -> Option<Scalar> {
-    let n = NistP521::ORDER.to_words();
-    let mut u = U576::from(s).to_words();
+    let n = NistP521::ORDER;
+    let mut u = U576::from(s);
     let mut v = n;
     // Invariants: x1·s ≡ u and x2·s ≡ v (mod n), with x1 and x2 below n.
-    let (mut x1, mut x2) = (words::ONE, [0; 9]);
+    let (mut x1, mut x2) = (U576::ONE, U576::ZERO);
     // Each round takes at least one bit off u or v (both are odd after the halvings, and the
     // difference is even), so 2 · 521 rounds end it; the bound keeps any slip from looping.
     let mut rounds = 0..2 * 576;
-    while u != words::ONE && v != words::ONE {
+    while u != U576::ONE && v != U576::ONE {
         rounds.next()?;
         for (w, x) in [(&mut u, &mut x1), (&mut v, &mut x2)] {
-            if *w == [0; 9] {
+            if *w == U576::ZERO {
                 return None;
             }
-            while w[0] & 1 == 0 {
-                words::halve(w);
+            while !w.bit_vartime(0) {
+                *w = w.shr_vartime(1);
                 // x/2 mod n: x + n is even when x is odd, and below 2^522.
-                if x[0] & 1 == 1 {
-                    words::add(x, &n);
+                if x.bit_vartime(0) {
+                    *x = x.wrapping_add(&n);
                 }
-                words::halve(x);
+                *x = x.shr_vartime(1);
             }
         }
-        let (w, o, x, y) = if words::at_least(&u, &v) {
+        let (w, o, x, y) = if u >= v {
             (&mut u, &v, &mut x1, &x2)
         } else {
             (&mut v, &u, &mut x2, &x1)
         };
-        words::sub(w, o);
+        *w = w.wrapping_sub(o);
         // x − y mod n.
-        if !words::at_least(x, y) {
-            words::add(x, &n);
+        if *x < *y {
+            *x = x.wrapping_add(&n);
         }
-        words::sub(x, y);
+        *x = x.wrapping_sub(y);
     }
-    let inverse = if u == words::ONE { x1 } else { x2 };
-    Scalar::from_uint(U576::from_words(inverse)).into()
-}
-
-/// Arithmetic on 576-bit numbers as nine little-endian 64-bit words, for [`invert_vartime`].
-mod words {
-    /// The number 1.
-    pub(super) const ONE: [u64; 9] = [1, 0, 0, 0, 0, 0, 0, 0, 0];
-
-    /// `x >>= 1`.
-    pub(super) fn halve(x: &mut [u64; 9]) {
-        for i in 0..8 {
-            x[i] = (x[i] >> 1) | (x[i + 1] << 63);
-        }
-        x[8] >>= 1;
-    }
-
-    /// `x += y`, which the caller knows does not overflow.
-    pub(super) fn add(x: &mut [u64; 9], y: &[u64; 9]) {
-        let mut carry = false;
-        for (a, b) in x.iter_mut().zip(y) {
-            let (sum, c1) = a.overflowing_add(*b);
-            let (sum, c2) = sum.overflowing_add(u64::from(carry));
-            *a = sum;
-            carry = c1 || c2;
-        }
-    }
-
-    /// `x -= y`, which the caller knows does not go below zero.
-    pub(super) fn sub(x: &mut [u64; 9], y: &[u64; 9]) {
-        let mut borrow = false;
-        for (a, b) in x.iter_mut().zip(y) {
-            let (diff, b1) = a.overflowing_sub(*b);
-            let (diff, b2) = diff.overflowing_sub(u64::from(borrow));
-            *a = diff;
-            borrow = b1 || b2;
-        }
-    }
-
-    /// `x >= y`.
-    pub(super) fn at_least(x: &[u64; 9], y: &[u64; 9]) -> bool {
-        x.iter().rev().cmp(y.iter().rev()) != std::cmp::Ordering::Less
-    }
+    Scalar::from_uint(if u == U576::ONE { x1 } else { x2 }).into()
 }
 
 /// Whether `p`'s affine x, reduced mod n, is `r`. The affine x is X/Z², and x mod n == r
