@@ -13,7 +13,6 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ use tokio_stream::{Stream, StreamExt as _};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
-use self::coalesce::{Coalesced, Turns};
+use self::coalesce::{Activity, Coalesced, Turns};
 
 /// The largest message taken or sent. Terraform sends messages up to MaxInt32;
 /// terraform-plugin-go allows 256 MiB.
@@ -117,15 +116,21 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
     S: Services,
 {
-    // The stream holds each flush until the connection is polled again (see `coalesce`).
-    let turn = Arc::new(AtomicU64::new(0));
-    let io = Coalesced::new(io, Arc::clone(&turn));
-    Turns::new(Box::pin(serve(io, services, shutdown)), turn).await;
+    // The stream holds each flush until the connection is polled again, and PING
+    // acknowledgements while a call is under way (see `coalesce`).
+    let activity = Arc::new(Activity::default());
+    let io = Coalesced::new(io, Arc::clone(&activity));
+    let served = serve(io, services, shutdown, Arc::clone(&activity));
+    Turns::new(Box::pin(served), activity).await;
 }
 
 /// [`serve_connection`] on the coalescing stream.
-async fn serve<T, S>(io: Coalesced<T>, services: Arc<S>, shutdown: CancellationToken)
-where
+async fn serve<T, S>(
+    io: Coalesced<T>,
+    services: Arc<S>,
+    shutdown: CancellationToken,
+    activity: Arc<Activity>,
+) where
     T: AsyncRead + AsyncWrite + Unpin,
     S: Services,
 {
@@ -151,7 +156,12 @@ where
                 // Boxed: the call's future is kilobytes, and tokio moves what it spawns
                 // several times on the way into its task (callgrind: six copies per call,
                 // the largest memcpy of a plan exec); a box moves as a pointer.
-                tokio::spawn(Box::pin(call(Arc::clone(&services), request, respond)));
+                let under_way = activity.call();
+                let call = call(Arc::clone(&services), request, respond);
+                tokio::spawn(Box::pin(async move {
+                    call.await;
+                    drop(under_way);
+                }));
             }
             Some(Err(e)) => {
                 if !e.is_go_away() && !e.is_io() {

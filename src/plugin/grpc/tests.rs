@@ -385,8 +385,12 @@ fn frames_in(mut write: &[u8]) -> Vec<(u8, u8, u32)> {
     frames
 }
 
-#[tokio::test]
-async fn an_answer_its_trailers_and_the_ping_ack_before_it_go_out_in_one_write() {
+/// A server on a recording pipe, and a client connection to it with its PINGs.
+async fn recorded() -> (
+    h2::client::SendRequest<Bytes>,
+    h2::PingPong,
+    Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+) {
     let (ours, theirs) = tokio::io::duplex(1 << 16);
     let writes = Arc::default();
     let services = Arc::new(Test {
@@ -401,9 +405,20 @@ async fn an_answer_its_trailers_and_the_ping_ack_before_it_go_out_in_one_write()
         services,
         CancellationToken::new(),
     ));
-    let (mut send, mut conn) = h2::client::handshake(ours).await.unwrap();
-    let mut pings = conn.ping_pong().unwrap();
+    let (send, mut conn) = h2::client::handshake(ours).await.unwrap();
+    let pings = conn.ping_pong().unwrap();
     tokio::spawn(conn);
+    (send, pings, writes)
+}
+
+/// Whether `frame` (type, flags, stream) is a PING acknowledgement.
+fn is_pong(&(kind, flags, stream): &(u8, u8, u32)) -> bool {
+    stream == 0 && kind == 6 && flags & 1 == 1
+}
+
+#[tokio::test]
+async fn an_answer_its_trailers_and_the_ping_ack_that_came_with_it_go_out_in_one_write() {
+    let (mut send, mut pings, writes) = recorded().await;
     // A request and a PING sent together, as grpc-go sends its BDP ping beside the next call.
     let (response, mut body) = send
         .send_request(request("/t.S/Big", "POST", "application/grpc", None), false)
@@ -420,26 +435,60 @@ async fn an_answer_its_trailers_and_the_ping_ack_before_it_go_out_in_one_write()
     assert!(len > 700, "{len}");
     let trailers = answer.trailers().await.unwrap().unwrap();
     assert_eq!(trailers.get("grpc-status").unwrap(), "0");
-    let (data, end_stream) = ((0, 0), (1, 1));
     let writes = writes.lock().unwrap();
+    let frames: Vec<_> = writes.iter().map(|write| frames_in(write)).collect();
     let carrying = |kind: (u8, u8)| {
-        writes.iter().position(|write| {
-            frames_in(write)
+        frames.iter().position(|write| {
+            write
                 .iter()
                 .any(|&(t, flags, stream)| stream == 1 && t == kind.0 && flags & 1 == kind.1)
         })
     };
+    let (data, end_stream) = ((0, 0), (1, 1));
     let message = carrying(data).expect("a write with the answer's DATA");
-    let frames: Vec<_> = writes.iter().map(|write| frames_in(write)).collect();
     assert_eq!(
         carrying(end_stream),
         Some(message),
         "frames per write: {frames:?}"
     );
-    let ping_ack = writes.iter().position(|write| {
-        frames_in(write)
-            .iter()
-            .any(|&(t, flags, stream)| stream == 0 && t == 6 && flags & 1 == 1)
-    });
-    assert_eq!(ping_ack, Some(message), "frames per write: {frames:?}");
+    // The acknowledgement goes last, after the trailers: grpc-go reads the answer while its
+    // PING is out, which asks for no other.
+    let last = frames[message].last();
+    assert!(last.is_some_and(is_pong), "frames per write: {frames:?}");
+    assert_eq!(frames.concat().iter().filter(|f| is_pong(f)).count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ping_ack_waits_for_a_call_under_way_no_longer_than_the_hold() {
+    let (mut send, mut pings, writes) = recorded().await;
+    // No call under way: the acknowledgement goes at once.
+    let start = tokio::time::Instant::now();
+    pings.send_ping(h2::Ping::opaque()).unwrap();
+    poll_fn(|cx| pings.poll_pong(cx)).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    // A call that never answers: the acknowledgement waits for it, then goes alone.
+    let (_response, mut body) = send
+        .send_request(
+            request("/t.S/Slow", "POST", "application/grpc", None),
+            false,
+        )
+        .unwrap();
+    body.send_data(Bytes::from(framed(&prost_types::Duration::default())), true)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let before = writes.lock().unwrap().len();
+    let start = tokio::time::Instant::now();
+    pings.send_ping(h2::Ping::opaque()).unwrap();
+    poll_fn(|cx| pings.poll_pong(cx)).await.unwrap();
+    let waited = start.elapsed();
+    assert!(
+        (Duration::from_millis(200)..Duration::from_millis(250)).contains(&waited),
+        "{waited:?}"
+    );
+    let writes = writes.lock().unwrap();
+    let frames: Vec<_> = writes[before..]
+        .iter()
+        .map(|write| frames_in(write))
+        .collect();
+    assert_eq!(frames, [vec![(6, 1, 0)]], "the acknowledgement alone");
 }
