@@ -270,6 +270,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesced<T> {
         if this.out.is_empty() && this.pongs.is_empty() {
             return Pin::new(&mut this.inner).poll_flush(cx);
         }
+        // Checked at every flush, so also in the turn after a call was read: by then it has
+        // started, and its acknowledgement waits for its answer.
         if this.pongs_may_wait(cx) {
             this.held_in = None;
             return Poll::Ready(Ok(()));
@@ -287,12 +289,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesced<T> {
             Some(turn) if turn == now => return Poll::Pending,
             Some(_) => {}
         }
-        this.held_in = None;
-        // A call read in the turn before may have started since.
-        if this.pongs_may_wait(cx) {
-            return Poll::Ready(Ok(()));
-        }
         std::task::ready!(this.poll_write_out(cx))?;
+        this.held_in = None;
         Pin::new(&mut this.inner).poll_flush(cx)
     }
 
