@@ -199,7 +199,7 @@ fn backend_blocks_set(config: &Value) -> Vec<&'static BackendBlock> {
 /// # Errors
 /// It is not; the diagnostic is at `path`.
 fn check_url(text: &str, path: AttributePath) -> Result<&str, Diagnostics> {
-    match reqwest::Url::parse(text) {
+    match url::Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(text),
         _ => Err(Diagnostics::attribute_error(
             path,

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use digest_auth::{AuthorizationHeader, WwwAuthenticateHeader};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, WWW_AUTHENTICATE};
+use http::header::{HeaderMap, HeaderValue, ACCEPT, WWW_AUTHENTICATE};
 use serde::{Deserialize, Deserializer};
 
 use super::digest::{answer, lower_hex, Challenge, DigestRequest};

@@ -69,7 +69,7 @@ mod wire;
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use time::OffsetDateTime;
 
 use super::http::{

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use reqwest::header::HeaderValue;
+use http::header::HeaderValue;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 

@@ -3,8 +3,8 @@
 use std::fmt;
 
 use base64::Engine as _;
-use reqwest::header::{HeaderMap, HeaderValue};
-use reqwest::Method;
+use http::header::{HeaderMap, HeaderValue};
+use http::Method;
 
 use super::{BackendError, HttpClient};
 use crate::backend::Secret;

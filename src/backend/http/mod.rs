@@ -1,7 +1,8 @@
 //! The HTTP layer every backend client shares.
 //!
-//! - [`HttpClient`]: one `reqwest` client per configured provider (rustls, connection reuse,
-//!   the provider's `request_timeout` and User-Agent), bound to one vendor and base URL.
+//! - [`HttpClient`]: one pooled hyper client per configured backend (rustls, connection
+//!   reuse, the environment's proxies, the provider's `request_timeout` and User-Agent; see
+//!   `transport`), bound to one vendor and base URL.
 //! - [`HttpClient::send`]: sends a [`Request`] with retries. [`RetryPolicy`] decides which
 //!   failures may be sent again: idempotent requests (GET, DELETE, absolute PATCH/PUT) on 429,
 //!   502, 503, 504 and transport errors, creates (POST) only when the server provably did not
@@ -30,15 +31,23 @@ mod interrupt;
 mod redact;
 mod request;
 mod retry;
+mod transport;
 mod vendor_error;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-pub use reqwest::{Method, StatusCode, Url};
+use bytes::Bytes;
+use http::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, PROXY_AUTHORIZATION, USER_AGENT,
+};
+pub use http::{Method, StatusCode};
+use http_body_util::BodyExt as _;
+use hyper::body::Body as _;
+use hyper_util::client::proxy::matcher::Matcher;
 use time::OffsetDateTime;
+pub use url::Url;
 
 pub use auth::{sensitive_header, AuthRequest, Authenticator, BasicAuth, BearerAuth, NoAuth};
 pub use interrupt::Interrupt;
@@ -129,7 +138,10 @@ const MAX_AUTH_ROUNDS: u32 = 3;
 /// connection pool, the stop signal and the redactor.
 #[derive(Clone)]
 pub struct HttpClient {
-    client: reqwest::Client,
+    pool: transport::Pool,
+    proxies: Arc<Matcher>,
+    user_agent: HeaderValue,
+    timeout: Duration,
     base: Url,
     vendor: &'static str,
     max_retries: u32,
@@ -149,36 +161,22 @@ impl fmt::Debug for HttpClient {
     }
 }
 
-/// Builds the one `reqwest` client of a provider: rustls, the configured User-Agent and
-/// request timeout (connect timeout: the smaller of 10 s and the request timeout), pooled
-/// keep-alive connections, TCP_NODELAY, and no redirects (an API that redirects is
-/// misconfigured, and following would carry credentials elsewhere).
-pub fn build_reqwest_client(
+/// Checks the settings every client is built from: a request timeout above zero, a
+/// User-Agent that can be sent.
+fn checked_settings(
     vendor: &'static str,
     settings: &HttpSettings,
-) -> Result<reqwest::Client, BackendError> {
+) -> Result<HeaderValue, BackendError> {
     if settings.request_timeout.is_zero() {
         return Err(BackendError::Config {
             vendor,
             message: "request_timeout must be greater than zero".into(),
         });
     }
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .user_agent(settings.user_agent.clone())
-        .timeout(settings.request_timeout)
-        .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| BackendError::Config {
-            vendor,
-            message: format!(
-                "cannot build the HTTP client: {}",
-                error_chain(&e.without_url())
-            ),
-        })
+    HeaderValue::from_str(&settings.user_agent).map_err(|_| BackendError::Config {
+        vendor,
+        message: "the User-Agent contains characters that cannot be sent in an HTTP header".into(),
+    })
 }
 
 /// Checks a base URL: absolute `http` or `https` with a host, no credentials, query or
@@ -216,44 +214,55 @@ enum Outcome {
     TooLarge { status: StatusCode },
     /// The request failed in transport; `reached` when the server may have seen it.
     Transport {
-        error: reqwest::Error,
+        error: TransportError,
         reached: bool,
     },
 }
 
 impl HttpClient {
-    /// A client for `vendor` at `base_url` with its own `reqwest` client built from
-    /// `settings` (see [`build_reqwest_client`] and [`parse_base_url`]).
+    /// A client for `vendor` at `base_url` with its own connection pool, built from
+    /// `settings`: the request timeout bounds each attempt, answer included; connections are
+    /// made within the smaller of 10 s and that timeout (see [`parse_base_url`]). Redirects
+    /// are never followed: an API that redirects is misconfigured, and following would carry
+    /// credentials elsewhere.
     pub fn new(
         vendor: &'static str,
         base_url: &str,
         settings: &HttpSettings,
     ) -> Result<Self, BackendError> {
-        let base = parse_base_url(vendor, base_url)?;
-        let client = build_reqwest_client(vendor, settings)?;
-        Ok(
-            Self::with_reqwest(vendor, base, client, settings.max_retries)
-                .with_interrupt(settings.interrupt.clone()),
-        )
+        Self::with_proxies(vendor, base_url, settings, Matcher::from_env())
     }
 
-    /// A client around an existing `reqwest` client (to share one pool).
-    pub fn with_reqwest(
+    /// [`HttpClient::new`] with the proxies given rather than read from the environment.
+    fn with_proxies(
         vendor: &'static str,
-        base: Url,
-        client: reqwest::Client,
-        max_retries: u32,
-    ) -> Self {
-        HttpClient {
-            client,
+        base_url: &str,
+        settings: &HttpSettings,
+        proxies: Matcher,
+    ) -> Result<Self, BackendError> {
+        let base = parse_base_url(vendor, base_url)?;
+        let user_agent = checked_settings(vendor, settings)?;
+        let connect_timeout = settings.request_timeout.min(Duration::from_secs(10));
+        let (pool, proxies) =
+            transport::pool(connect_timeout, &user_agent, proxies).map_err(|e| {
+                BackendError::Config {
+                    vendor,
+                    message: format!("cannot build the HTTP client: {e}"),
+                }
+            })?;
+        Ok(HttpClient {
+            pool,
+            proxies,
+            user_agent,
+            timeout: settings.request_timeout,
             base,
             vendor,
-            max_retries,
+            max_retries: settings.max_retries,
             backoff: Backoff::default(),
             error_parser: None,
-            interrupt: Interrupt::default(),
+            interrupt: settings.interrupt.clone(),
             redactor: Arc::default(),
-        }
+        })
     }
 
     /// Sets the vendor's error-body hook.
@@ -530,53 +539,105 @@ impl HttpClient {
         }
     }
 
-    /// Sends one attempt and reads its body, up to [`MAX_BODY`].
+    /// Sends one attempt and reads its body, up to [`MAX_BODY`], within the request
+    /// timeout.
     async fn attempt(
         &self,
         req: &Request,
         url: &Url,
         authorization: Option<&HeaderValue>,
     ) -> Outcome {
-        let mut builder = self
-            .client
-            .request(req.method.clone(), url.clone())
-            .headers(req.headers.clone());
+        let request = match self.request(req, url, authorization) {
+            Ok(request) => request,
+            Err(error) => {
+                return Outcome::Transport {
+                    error,
+                    reached: false,
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeout, self.exchange(request)).await {
+            Ok(outcome) => outcome,
+            // The request may have been sent: whether the server acted is unknown.
+            Err(_) => Outcome::Transport {
+                error: TransportError::TimedOut,
+                reached: true,
+            },
+        }
+    }
+
+    /// The hyper request of one attempt: `req`'s headers, then the client's defaults where
+    /// `req` has none (User-Agent, `Accept: */*`), the authorization, and the proxy's.
+    fn request(
+        &self,
+        req: &Request,
+        url: &Url,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<http::Request<transport::Body>, TransportError> {
+        let uri = http::Uri::try_from(url.as_str()).map_err(|_| TransportError::BadUrl)?;
+        let mut headers = req.headers.clone();
+        if !headers.contains_key(USER_AGENT) {
+            headers.insert(USER_AGENT, self.user_agent.clone());
+        }
+        if !headers.contains_key(ACCEPT) {
+            headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        }
         if let Some(value) = authorization {
-            builder = builder.header(AUTHORIZATION, value.clone());
+            headers.insert(AUTHORIZATION, value.clone());
         }
-        if let Some(body) = &req.body {
-            builder = builder.body(body.clone());
+        if let Some(value) = transport::proxy_authorization(&self.proxies, &uri) {
+            headers.insert(PROXY_AUTHORIZATION, value);
         }
-        let mut resp = match builder.send().await {
+        let body = req
+            .body
+            .clone()
+            .map(|b| transport::Body::new(Bytes::from(b)))
+            .unwrap_or_default();
+        let mut request = http::Request::new(body);
+        *request.method_mut() = req.method.clone();
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        Ok(request)
+    }
+
+    /// Sends `request` and reads its answer's body, up to [`MAX_BODY`].
+    async fn exchange(&self, request: http::Request<transport::Body>) -> Outcome {
+        let resp = match self.pool.request(request).await {
             Ok(resp) => resp,
             Err(error) => {
                 let reached = !error.is_connect();
-                return Outcome::Transport { error, reached };
+                return Outcome::Transport {
+                    error: TransportError::Send(error),
+                    reached,
+                };
             }
         };
-        let status = resp.status();
-        if resp
-            .content_length()
+        let (parts, mut incoming) = resp.into_parts();
+        let status = parts.status;
+        if incoming
+            .size_hint()
+            .exact()
             .is_some_and(|len| len > MAX_BODY as u64)
         {
             return Outcome::TooLarge { status };
         }
-        let headers = std::mem::take(resp.headers_mut());
         let mut body = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
+        while let Some(frame) = incoming.frame().await {
+            match frame {
+                Ok(frame) => {
+                    let Ok(chunk) = frame.into_data() else {
+                        continue; // trailers
+                    };
                     if body.len() + chunk.len() > MAX_BODY {
                         return Outcome::TooLarge { status };
                     }
                     body.extend_from_slice(&chunk);
                 }
-                Ok(None) => break,
                 // The status line arrived, so the server acted: a body cut short is never
                 // "provably not processed".
                 Err(error) => {
                     return Outcome::Transport {
-                        error,
+                        error: TransportError::Body(error),
                         reached: true,
                     }
                 }
@@ -584,16 +645,29 @@ impl HttpClient {
         }
         Outcome::Answer {
             status,
-            headers,
+            headers: parts.headers,
             body,
         }
     }
 }
 
+/// How one attempt failed in transport.
+#[derive(Debug)]
+enum TransportError {
+    /// No answer within the request timeout.
+    TimedOut,
+    /// The URL cannot be sent (it parsed as a URL but not as an HTTP request target).
+    BadUrl,
+    /// Connecting or sending failed, or the answer's head was not read.
+    Send(hyper_util::client::legacy::Error),
+    /// The answer's body was cut short.
+    Body(hyper::Error),
+}
+
 /// The server's clock from a `Date` header (IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37
 /// GMT`).
 pub fn server_date(headers: &HeaderMap) -> Option<OffsetDateTime> {
-    let value = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    let value = headers.get(http::header::DATE)?.to_str().ok()?;
     parse_http_date(value)
 }
 
@@ -608,28 +682,27 @@ pub fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
 }
 
 /// A transport error's message with its causes, without the URL.
-fn transport_message(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else if e.is_body() || e.is_decode() {
-        "connection failed while reading the response"
-    } else {
-        "connection failed"
+fn transport_message(e: &TransportError) -> String {
+    let (kind, source): (&str, Option<&(dyn std::error::Error + 'static)>) = match e {
+        TransportError::TimedOut => ("timed out", None),
+        TransportError::BadUrl => ("the request URL cannot be sent", None),
+        TransportError::Send(e) if caused_by::<transport::ConnectTimedOut>(e) => {
+            ("timed out", None)
+        }
+        TransportError::Send(e) if e.is_connect() => ("could not connect", Some(e)),
+        TransportError::Send(e) => ("connection failed", Some(e)),
+        TransportError::Body(e) => ("connection failed while reading the response", Some(e)),
     };
-    // Sources below reqwest (hyper, io) carry no URL; reqwest's own text is dropped.
+    // hyper-util's own text ("client error (Connect)") only repeats the kind: its causes
+    // (hyper, io, rustls) say what happened, and none carries the URL.
     let mut causes: Vec<String> = Vec::new();
-    let mut source = std::error::Error::source(e);
+    let mut source = match (e, source) {
+        (TransportError::Send(_), Some(s)) => s.source(),
+        (_, s) => s,
+    };
     while let Some(s) = source {
         let text = s.to_string();
-        // hyper-util's "client error (Connect)" only repeats the kind.
-        let noise = text.starts_with("client error (");
-        if !text.is_empty()
-            && !noise
-            && !causes.iter().any(|c| c.contains(&text))
-            && !text.contains("://")
-        {
+        if !text.is_empty() && !causes.iter().any(|c| c.contains(&text)) && !text.contains("://") {
             causes.push(text);
         }
         source = s.source();
@@ -641,15 +714,16 @@ fn transport_message(e: &reqwest::Error) -> String {
     }
 }
 
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
+/// Whether an error of type `T` is among `e`'s causes.
+fn caused_by<T: std::error::Error + 'static>(e: &dyn std::error::Error) -> bool {
+    let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        if s.is::<T>() {
+            return true;
+        }
         source = s.source();
     }
-    text
+    false
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
-use reqwest::{Method, StatusCode};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::OffsetDateTime;

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use http::header::HeaderMap;
+use http::Method;
 use rand::Rng as _;
-use reqwest::header::HeaderMap;
-use reqwest::Method;
 
 /// How long to wait between attempts.
 ///
@@ -110,6 +110,6 @@ impl RetryPolicy {
 /// The `Retry-After` header as a whole number of seconds (the HTTP-date form is ignored:
 /// the plain backoff applies then).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }

@@ -349,3 +349,200 @@ fn http_dates() {
     let d = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
     assert_eq!(d.unix_timestamp(), 784111777);
 }
+
+/// A proxy on a free port that answers one connection: the request head it read, and for a
+/// `CONNECT` the first byte that came through the tunnel. Plain requests get `ok`.
+async fn one_shot_proxy() -> (String, tokio::task::JoinHandle<(String, Option<u8>)>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://proxy-user:proxy%20pass@{}",
+        listener.local_addr().unwrap()
+    );
+    let seen = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if sock.read(&mut byte).await.unwrap() == 0 {
+                break;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        if head.starts_with("CONNECT ") {
+            sock.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                .await
+                .unwrap();
+            let first = match sock.read(&mut byte).await {
+                Ok(1) => Some(byte[0]),
+                _ => None,
+            };
+            (head, first)
+        } else {
+            sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+            (head, None)
+        }
+    });
+    (url, seen)
+}
+
+fn client_through(url: &str, proxies: Matcher) -> HttpClient {
+    let settings = HttpSettings {
+        max_retries: 0,
+        request_timeout: Duration::from_secs(5),
+        user_agent: "keysmith-test".into(),
+        interrupt: Interrupt::new(),
+    };
+    HttpClient::with_proxies("test", url, &settings, proxies).unwrap()
+}
+
+#[tokio::test]
+async fn plain_http_goes_to_the_proxy_in_absolute_form_with_its_credentials() {
+    let (proxy, seen) = one_shot_proxy().await;
+    let http = client_through(
+        "http://vendor.example:8080/api",
+        Matcher::builder().http(proxy).build(),
+    );
+    let resp = http
+        .send(&Request::get("/keys").query("page", "2"), &NoAuth)
+        .await
+        .unwrap();
+    assert_eq!(resp.body(), b"ok");
+    let (head, _) = seen.await.unwrap();
+    assert!(
+        head.starts_with("GET http://vendor.example:8080/api/keys?page=2 HTTP/1.1\r\n"),
+        "{head}"
+    );
+    let lower = head.to_ascii_lowercase();
+    // base64("proxy-user:proxy pass")
+    assert!(
+        lower.contains("proxy-authorization: basic chjvehktdxnlcjpwcm94esbwyxnz\r\n"),
+        "{head}"
+    );
+    assert!(lower.contains("user-agent: keysmith-test\r\n"), "{head}");
+    assert!(lower.contains("accept: */*\r\n"), "{head}");
+}
+
+#[tokio::test]
+async fn https_goes_through_a_connect_tunnel_with_tls_inside() {
+    let (proxy, seen) = one_shot_proxy().await;
+    let http = client_through(
+        "https://vendor.example/api",
+        Matcher::builder().https(proxy).build(),
+    );
+    // The test proxy is no TLS server: the handshake fails once it has begun.
+    let err = http
+        .send(&Request::get("/keys"), &NoAuth)
+        .await
+        .unwrap_err();
+    assert!(matches!(err.error, BackendError::Transport { .. }), "{err}");
+    let (head, first) = seen.await.unwrap();
+    assert!(
+        head.starts_with("CONNECT vendor.example:443 HTTP/1.1\r\n"),
+        "{head}"
+    );
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        lower.contains("proxy-authorization: basic chjvehktdxnlcjpwcm94esbwyxnz\r\n"),
+        "{head}"
+    );
+    assert!(lower.contains("user-agent: keysmith-test\r\n"), "{head}");
+    assert_eq!(
+        first,
+        Some(0x16),
+        "a TLS handshake record came through the tunnel"
+    );
+}
+
+#[tokio::test]
+async fn no_proxy_hosts_are_reached_directly() {
+    let url = serve(axum::Router::new().route("/keys", any(|| async { "direct" }))).await;
+    let http = client_through(
+        &url,
+        Matcher::builder()
+            .http("http://127.0.0.1:9")
+            .no("127.0.0.1")
+            .build(),
+    );
+    let resp = http.send(&Request::get("/keys"), &NoAuth).await.unwrap();
+    assert_eq!(resp.body(), b"direct");
+}
+
+#[tokio::test]
+async fn a_request_without_an_answer_in_time_is_a_timeout_and_ambiguous_for_a_create() {
+    let app = axum::Router::new().route(
+        "/never",
+        any(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late"
+        }),
+    );
+    let url = serve(app).await;
+    let settings = HttpSettings {
+        max_retries: 0,
+        request_timeout: Duration::from_millis(300),
+        user_agent: "keysmith-test".into(),
+        interrupt: Interrupt::new(),
+    };
+    let http = HttpClient::new("test", &url, &settings).unwrap();
+    let started = Instant::now();
+    let err = http
+        .send(&Request::post("/never"), &NoAuth)
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(err.ambiguous, "the create may have been made");
+    assert!(err.to_string().contains("timed out"), "{err}");
+
+    // Nothing listens: the request was never sent.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let http = HttpClient::new("test", &format!("http://{closed}"), &settings).unwrap();
+    let err = http
+        .send(&Request::post("/keys"), &NoAuth)
+        .await
+        .unwrap_err();
+    assert!(!err.ambiguous, "a create never sent is not ambiguous");
+    assert!(err.to_string().contains("could not connect"), "{err}");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let followed = Arc::new(AtomicUsize::new(0));
+    let hits = Arc::clone(&followed);
+    let app = axum::Router::new()
+        .route(
+            "/keys",
+            any(|| async {
+                AxumResponse::builder()
+                    .status(302)
+                    .header("location", "/elsewhere")
+                    .body(Body::empty())
+                    .unwrap()
+            }),
+        )
+        .route(
+            "/elsewhere",
+            any(move || {
+                hits.fetch_add(1, Ordering::SeqCst);
+                async { "followed" }
+            }),
+        );
+    let url = serve(app).await;
+    let http = client(&url, Interrupt::new());
+    let err = http
+        .send(&Request::get("/keys"), &NoAuth)
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().contains("followed"), "{err}");
+    assert_eq!(
+        followed.load(Ordering::SeqCst),
+        0,
+        "the redirect was not followed"
+    );
+}

@@ -1,7 +1,7 @@
 //! Vendor error bodies: the one place where an HTTP status and body become a [`BackendError`].
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE};
-use reqwest::StatusCode;
+use http::header::{HeaderMap, CONTENT_TYPE};
+use http::StatusCode;
 
 use super::{BackendError, Redactor, VENDOR_TEXT_MAX};
 
