@@ -399,6 +399,18 @@ fn client_through(url: &str, proxies: Matcher) -> HttpClient {
     HttpClient::with_proxies("test", url, &settings, proxies).unwrap()
 }
 
+/// Checks that a request head the proxy read carries the proxy's credentials (from its URL)
+/// and the client's User-Agent.
+fn assert_sent_to_the_proxy(head: &str) {
+    let lower = head.to_ascii_lowercase();
+    // base64("proxy-user:proxy pass")
+    assert!(
+        lower.contains("proxy-authorization: basic chjvehktdxnlcjpwcm94esbwyxnz\r\n"),
+        "{head}"
+    );
+    assert!(lower.contains("user-agent: keysmith-test\r\n"), "{head}");
+}
+
 #[tokio::test]
 async fn plain_http_goes_to_the_proxy_in_absolute_form_with_its_credentials() {
     let (proxy, seen) = one_shot_proxy().await;
@@ -416,14 +428,11 @@ async fn plain_http_goes_to_the_proxy_in_absolute_form_with_its_credentials() {
         head.starts_with("GET http://vendor.example:8080/api/keys?page=2 HTTP/1.1\r\n"),
         "{head}"
     );
-    let lower = head.to_ascii_lowercase();
-    // base64("proxy-user:proxy pass")
+    assert_sent_to_the_proxy(&head);
     assert!(
-        lower.contains("proxy-authorization: basic chjvehktdxnlcjpwcm94esbwyxnz\r\n"),
+        head.to_ascii_lowercase().contains("accept: */*\r\n"),
         "{head}"
     );
-    assert!(lower.contains("user-agent: keysmith-test\r\n"), "{head}");
-    assert!(lower.contains("accept: */*\r\n"), "{head}");
 }
 
 #[tokio::test]
@@ -444,12 +453,7 @@ async fn https_goes_through_a_connect_tunnel_with_tls_inside() {
         head.starts_with("CONNECT vendor.example:443 HTTP/1.1\r\n"),
         "{head}"
     );
-    let lower = head.to_ascii_lowercase();
-    assert!(
-        lower.contains("proxy-authorization: basic chjvehktdxnlcjpwcm94esbwyxnz\r\n"),
-        "{head}"
-    );
-    assert!(lower.contains("user-agent: keysmith-test\r\n"), "{head}");
+    assert_sent_to_the_proxy(&head);
     assert_eq!(
         first,
         Some(0x16),
