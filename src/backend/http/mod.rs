@@ -683,23 +683,21 @@ pub fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
 
 /// A transport error's message with its causes, without the URL.
 fn transport_message(e: &TransportError) -> String {
-    let (kind, source): (&str, Option<&(dyn std::error::Error + 'static)>) = match e {
+    // hyper-util's own text ("client error (Connect)") only repeats the kind: its causes
+    // (hyper, io, rustls) say what happened, and none carries the URL.
+    let (kind, mut source): (&str, Option<&(dyn std::error::Error + 'static)>) = match e {
         TransportError::TimedOut => ("timed out", None),
         TransportError::BadUrl => ("the request URL cannot be sent", None),
         TransportError::Send(e) if caused_by::<transport::ConnectTimedOut>(e) => {
             ("timed out", None)
         }
-        TransportError::Send(e) if e.is_connect() => ("could not connect", Some(e)),
-        TransportError::Send(e) => ("connection failed", Some(e)),
+        TransportError::Send(e) if e.is_connect() => {
+            ("could not connect", std::error::Error::source(e))
+        }
+        TransportError::Send(e) => ("connection failed", std::error::Error::source(e)),
         TransportError::Body(e) => ("connection failed while reading the response", Some(e)),
     };
-    // hyper-util's own text ("client error (Connect)") only repeats the kind: its causes
-    // (hyper, io, rustls) say what happened, and none carries the URL.
     let mut causes: Vec<String> = Vec::new();
-    let mut source = match (e, source) {
-        (TransportError::Send(_), Some(s)) => s.source(),
-        (_, s) => s,
-    };
     while let Some(s) = source {
         let text = s.to_string();
         if !text.is_empty() && !causes.iter().any(|c| c.contains(&text)) && !text.contains("://") {

@@ -9,7 +9,7 @@
 //!
 //! Why not reqwest, which did all this before: per request it parsed the URL twice more (for
 //! its redirect layer and for its response) and ran layers the vendors never need (redirects,
-//! retries of its own), a fifth of the provider's instructions per create (issue 10).
+//! retries of its own): about a third of the instructions of an Atlas create (issue 10).
 
 use std::error::Error as StdError;
 use std::fmt;
